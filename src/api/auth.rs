@@ -1,0 +1,62 @@
+//! Bearer-token extractors: `Monitor` for ingest endpoints, `Person` for the rest.
+
+use axum::extract::FromRequestParts;
+use axum::http::header::AUTHORIZATION;
+use axum::http::request::Parts;
+
+use super::{ApiError, AppState};
+use crate::auth::{Principal, VerifyError};
+
+async fn principal(parts: &Parts, state: &AppState) -> Result<Principal, ApiError> {
+    let header = parts
+        .headers
+        .get(AUTHORIZATION)
+        .ok_or_else(|| ApiError::Unauthorized("an `Authorization: Bearer <token>` header is required".to_owned()))?;
+    let token = header
+        .to_str()
+        .ok()
+        .and_then(|h| h.strip_prefix("Bearer "))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| ApiError::Unauthorized("the Authorization header must be `Bearer <token>`".to_owned()))?;
+    state.tokens.verify(token).await.map_err(|e| match e {
+        VerifyError::Invalid => ApiError::Unauthorized("the token is unknown or revoked".to_owned()),
+        VerifyError::Store(e) => e.into(),
+    })
+}
+
+/// A caller allowed to send alerts (role `monitor`, or `admin`).
+pub struct Monitor(pub Principal);
+
+/// A person (any role but `monitor`).
+pub struct Person(pub Principal);
+
+impl FromRequestParts<AppState> for Monitor {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let p = principal(parts, state).await?;
+        if p.role.may_ingest() {
+            Ok(Monitor(p))
+        } else {
+            Err(ApiError::Forbidden(format!(
+                "sending alerts needs the `monitor` role; this token has `{}`",
+                p.role
+            )))
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for Person {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let p = principal(parts, state).await?;
+        if p.role.is_person() {
+            Ok(Person(p))
+        } else {
+            Err(ApiError::Forbidden(format!(
+                "this endpoint needs a person's token; `{}` tokens may only send alerts",
+                p.role
+            )))
+        }
+    }
+}

@@ -1,0 +1,93 @@
+//! Reading and acknowledging events.
+
+use axum::extract::{Path, Query, State};
+use axum::Json;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::auth::Person;
+use super::paging::{ListParams, Page};
+use super::views::EventView;
+use super::{ApiError, ApiResult, AppState, Problem};
+use crate::domain::to_millis;
+use crate::store::events::{self, EventQuery};
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_events))
+        .routes(routes!(get_event))
+        .routes(routes!(ack_event))
+}
+
+/// List events, newest first.
+#[utoipa::path(get, path = "/api/v1/events", tag = "events",
+    params(ListParams),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, body = Page<EventView>),
+        (status = 400, body = Problem, content_type = "application/problem+json"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn list_events(
+    State(state): State<AppState>,
+    _who: Person,
+    Query(params): Query<ListParams>,
+) -> ApiResult<Json<Page<EventView>>> {
+    let l = params.validate(&["open", "resolved"])?;
+    let query = EventQuery {
+        status: l.status,
+        severity: l.severity,
+        source: l.source,
+        since: l.since,
+        before: l.before,
+        limit: l.limit + 1,
+    };
+    let rows = events::list(state.store.pool(), &query).await?;
+    let views = rows.into_iter().map(EventView::from_row).collect::<Result<Vec<_>, _>>()?;
+    Ok(Json(Page::from_rows(views, l.limit, |e| e.id.clone())))
+}
+
+/// Read one event.
+#[utoipa::path(get, path = "/api/v1/events/{id}", tag = "events",
+    params(("id" = String, Path, description = "Event id (`evt_…`)")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, body = EventView),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn get_event(
+    State(state): State<AppState>,
+    _who: Person,
+    Path(id): Path<String>,
+) -> ApiResult<Json<EventView>> {
+    load(&state, &id).await.map(Json)
+}
+
+/// Acknowledge an event. The first acknowledgement is kept; repeating it is harmless.
+#[utoipa::path(post, path = "/api/v1/events/{id}/ack", tag = "events",
+    params(("id" = String, Path, description = "Event id (`evt_…`)")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, body = EventView),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn ack_event(
+    State(state): State<AppState>,
+    Person(who): Person,
+    Path(id): Path<String>,
+) -> ApiResult<Json<EventView>> {
+    let now = to_millis(jiff::Timestamp::now());
+    if !events::ack(state.store.pool(), &id, &who.name, now).await? {
+        return Err(not_found(&id));
+    }
+    load(&state, &id).await.map(Json)
+}
+
+async fn load(state: &AppState, id: &str) -> ApiResult<EventView> {
+    let row = events::get(state.store.pool(), id).await?.ok_or_else(|| not_found(id))?;
+    Ok(EventView::from_row(row)?)
+}
+
+fn not_found(id: &str) -> ApiError {
+    ApiError::NotFound(format!("no event `{id}`"))
+}

@@ -1,0 +1,96 @@
+//! HTTP: one router, one state. Each area exposes its routes; they are merged here, the
+//! layers added once, and the OpenAPI document is generated from the same routes.
+
+mod auth;
+mod error;
+mod events;
+mod incidents;
+mod ingest;
+mod ops;
+mod paging;
+mod views;
+
+use std::sync::{Arc, RwLock};
+
+use axum::extract::DefaultBodyLimit;
+use axum::Router;
+use tower_http::trace::TraceLayer;
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+
+pub use error::{ApiError, ApiResult, Problem};
+
+use crate::auth::TokenVerifier;
+use crate::ingest::Intake;
+use crate::metrics::Metrics;
+use crate::rules::RuleSet;
+use crate::store::Store;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    /// Swapped whole on reload, so a request sees one consistent rule set.
+    pub rules: Arc<RwLock<Arc<RuleSet>>>,
+    pub intake: Intake,
+    pub metrics: Arc<Metrics>,
+    pub tokens: Arc<TokenVerifier>,
+    pub body_limit: usize,
+}
+
+impl AppState {
+    pub fn rules(&self) -> Arc<RuleSet> {
+        self.rules.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Vigía",
+        description = "Monitoring alerts to service-desk events and incidents. Errors are RFC 9457 problem details.",
+    ),
+    modifiers(&BearerAuth),
+    components(schemas(Problem)),
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme("bearer", SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)));
+    }
+}
+
+/// The routes and their OpenAPI description, from one list.
+fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(ingest::routes())
+        .merge(events::routes())
+        .merge(incidents::routes())
+        .merge(ops::routes())
+}
+
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    routes().split_for_parts().1
+}
+
+pub fn router(state: AppState) -> Router {
+    let (router, doc) = routes().split_for_parts();
+    let doc = Arc::new(doc);
+    router
+        .route(
+            "/api/v1/openapi.json",
+            axum::routing::get(move || {
+                let doc = doc.clone();
+                async move { axum::Json(doc.as_ref().clone()) }
+            }),
+        )
+        .fallback(|| async { ApiError::NotFound("no such endpoint".to_owned()) })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .layer(DefaultBodyLimit::max(state.body_limit))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}

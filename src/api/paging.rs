@@ -1,0 +1,94 @@
+//! Query parameters shared by the listings: filters, `since`, cursor and limit.
+
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::ApiError;
+use crate::domain::{to_millis, Severity};
+
+pub const DEFAULT_LIMIT: i64 = 50;
+pub const MAX_LIMIT: i64 = 500;
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListParams {
+    /// Filter by status.
+    pub status: Option<String>,
+    /// Filter by severity: critical, major, minor, warning or info.
+    pub severity: Option<String>,
+    /// Filter by source (rule file name).
+    pub source: Option<String>,
+    /// Only items changed at or after this RFC 3339 time.
+    pub since: Option<String>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+    /// Page size, 1 to 500 (default 50).
+    pub limit: Option<i64>,
+}
+
+/// Validated listing parameters.
+pub struct Listing {
+    pub status: Option<String>,
+    pub severity: Option<String>,
+    pub source: Option<String>,
+    pub since: Option<i64>,
+    pub before: Option<String>,
+    pub limit: i64,
+}
+
+impl ListParams {
+    pub fn validate(self, statuses: &[&str]) -> Result<Listing, ApiError> {
+        if let Some(status) = &self.status {
+            if !statuses.contains(&status.as_str()) {
+                return Err(ApiError::BadRequest(format!(
+                    "`status` must be one of {}",
+                    statuses.join(", ")
+                )));
+            }
+        }
+        if let Some(severity) = &self.severity {
+            severity
+                .parse::<Severity>()
+                .map_err(|e| ApiError::BadRequest(format!("`severity`: {e}")))?;
+        }
+        let since = self
+            .since
+            .as_deref()
+            .map(|s| {
+                s.parse::<jiff::Timestamp>()
+                    .map(to_millis)
+                    .map_err(|e| ApiError::BadRequest(format!("`since` is not an RFC 3339 time: {e}")))
+            })
+            .transpose()?;
+        let limit = self.limit.unwrap_or(DEFAULT_LIMIT);
+        if !(1..=MAX_LIMIT).contains(&limit) {
+            return Err(ApiError::BadRequest(format!("`limit` must be between 1 and {MAX_LIMIT}")));
+        }
+        Ok(Listing {
+            status: self.status,
+            severity: self.severity,
+            source: self.source,
+            since,
+            before: self.cursor,
+            limit,
+        })
+    }
+}
+
+/// One page of a listing, newest first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    /// Pass as `cursor` to get the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+impl<T> Page<T> {
+    /// `rows` was fetched with `limit + 1` to learn whether another page exists.
+    pub fn from_rows(mut rows: Vec<T>, limit: i64, id: impl Fn(&T) -> String) -> Self {
+        let more = rows.len() as i64 > limit;
+        rows.truncate(usize::try_from(limit).unwrap_or(0));
+        let next_cursor = more.then(|| rows.last().map(&id)).flatten();
+        Page { items: rows, next_cursor }
+    }
+}

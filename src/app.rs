@@ -1,0 +1,147 @@
+//! Building and running the service: the store, the rules, the intake writer and the
+//! HTTP server, wired once. Takes an already-bound listener so tests can use port 0.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tracing::{error, info, warn};
+
+use crate::api::{self, AppState};
+use crate::auth::TokenVerifier;
+use crate::config::Config;
+use crate::domain::to_millis;
+use crate::ingest::Intake;
+use crate::metrics::{Metrics, MetricsError};
+use crate::rules::{LoadError, RuleSet};
+use crate::store::{sources, Store, StoreError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("cannot open the database")]
+    Store(#[from] StoreError),
+    #[error("the rules do not load:\n{0}")]
+    Rules(#[from] LoadError),
+    #[error(transparent)]
+    Metrics(#[from] MetricsError),
+    #[error("the HTTP server failed")]
+    Serve(#[source] std::io::Error),
+}
+
+pub struct App {
+    listener: TcpListener,
+    state: AppState,
+    writer: JoinHandle<()>,
+    writer_stop: CancellationToken,
+    grace: Duration,
+}
+
+/// How long a verified token is trusted before it is looked up again.
+const TOKEN_CACHE_TTL: Duration = Duration::from_secs(30);
+
+impl App {
+    pub async fn build(config: &Config, listener: TcpListener) -> Result<Self, AppError> {
+        let store = Store::connect(&config.database.url, config.database.max_connections).await?;
+        store.migrate().await?;
+        let rules = RuleSet::load(&config.rules.dir)?;
+        register_sources(&store, &rules).await?;
+        let metrics = Arc::new(Metrics::new()?);
+        let writer_stop = CancellationToken::new();
+        let (intake, writer) = Intake::start(
+            store.clone(),
+            metrics.clone(),
+            config.intake.max_batch_alerts,
+            config.intake.queue_depth,
+            writer_stop.clone(),
+        );
+        let state = AppState {
+            tokens: Arc::new(TokenVerifier::new(store.clone(), TOKEN_CACHE_TTL)),
+            store,
+            rules: Arc::new(RwLock::new(Arc::new(rules))),
+            intake,
+            metrics,
+            body_limit: config.server.body_limit,
+        };
+        Ok(App {
+            listener,
+            state,
+            writer,
+            writer_stop,
+            grace: Duration::from_secs(config.server.shutdown_grace_secs),
+        })
+    }
+
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until `shutdown` is cancelled, then stops accepting, lets in-flight
+    /// requests finish (their batches commit), drains the intake queue and returns.
+    pub async fn run_until_stopped(self, shutdown: CancellationToken) -> Result<(), AppError> {
+        let App { listener, state, writer, writer_stop, grace } = self;
+        let reload = tokio::spawn(reload_on_sighup(state.clone(), shutdown.clone()));
+        let store = state.store.clone();
+        let router = api::router(state);
+        let served = axum::serve(listener, router)
+            .with_graceful_shutdown(shutdown.clone().cancelled_owned())
+            .await;
+        reload.abort();
+        writer_stop.cancel();
+        if tokio::time::timeout(grace, writer).await.is_err() {
+            warn!("the intake writer did not finish within the grace period");
+        }
+        store.close().await;
+        served.map_err(AppError::Serve)
+    }
+}
+
+async fn register_sources(store: &Store, rules: &RuleSet) -> Result<(), StoreError> {
+    let now = to_millis(jiff::Timestamp::now());
+    for source in rules.sources() {
+        sources::register(store.pool(), &source.source, source.description.as_deref(), now).await?;
+    }
+    Ok(())
+}
+
+/// Loads the rules again; on any error the rules in force stay, and the error is logged.
+pub async fn reload_rules(state: &AppState) -> Result<(), AppError> {
+    let dir = state.rules().dir.clone();
+    let rules = RuleSet::load(&dir)?;
+    register_sources(&state.store, &rules).await?;
+    let count = rules.sources().count();
+    *state.rules.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(rules);
+    info!(sources = count, "rules reloaded");
+    Ok(())
+}
+
+#[cfg(unix)]
+async fn reload_on_sighup(state: AppState, shutdown: CancellationToken) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let Ok(mut hangups) = signal(SignalKind::hangup()) else {
+        warn!("cannot listen for SIGHUP; rules reload only on restart");
+        return;
+    };
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            received = hangups.recv() => {
+                if received.is_none() { return; }
+                if let Err(e) = reload_rules(&state).await {
+                    error!(error = %e, "rules reload refused; the previous rules stay in force");
+                }
+            }
+        }
+    }
+}
+
+#[cfg(not(unix))]
+async fn reload_on_sighup(_state: AppState, shutdown: CancellationToken) {
+    shutdown.cancelled().await;
+}

@@ -1,0 +1,41 @@
+//! Intake: turning accepted payloads into committed events and incidents.
+//!
+//! In: a [`Submission`] (the raw payload, its source, and the signals the rules made of
+//! it). Out: one [`AlertResult`] per signal, returned only after the transaction that
+//! holds them has committed. Concurrent submissions share transactions (group commit).
+
+mod apply;
+mod commit;
+
+pub use commit::{Intake, IntakeError};
+
+use jiff::Timestamp;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::domain::Signal;
+
+/// One accepted payload, ready to be written.
+#[derive(Debug)]
+pub struct Submission {
+    pub source: String,
+    /// Name of the token that sent it.
+    pub sender: String,
+    pub rule: String,
+    pub payload: String,
+    pub signals: Vec<Signal>,
+    pub received_at: Timestamp,
+}
+
+/// What happened to one alert of a payload.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct AlertResult {
+    pub fingerprint: String,
+    /// created, updated, resolved, stale (a late copy of an ended alert) or ignored
+    /// (a resolution for an alert with no open event).
+    pub outcome: &'static str,
+    pub event_id: Option<String>,
+    pub incident_id: Option<String>,
+    /// What happened to the incident: opened, updated, alerts_cleared or resolved.
+    pub incident_action: Option<&'static str>,
+}

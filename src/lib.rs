@@ -1,0 +1,17 @@
+//! Vigía: monitoring alerts to service-desk events and incidents.
+//!
+//! The path of one alert: `api` (HTTP ingest) → `rules` (payload to signals) →
+//! `pipeline::dedup` (what the signal does) → `ingest` (group-committed writes through
+//! `store`). `app` wires the pieces; `main.rs` is the command line.
+
+pub mod api;
+pub mod app;
+pub mod auth;
+pub mod config;
+pub mod domain;
+pub mod ingest;
+pub mod metrics;
+pub mod pipeline;
+pub mod rules;
+pub mod store;
+pub mod telemetry;

@@ -1,0 +1,189 @@
+//! The `vigia` command line: parses arguments, loads configuration, starts logging and
+//! calls into the library.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use tokio_util::sync::CancellationToken;
+
+use vigia::app::App;
+use vigia::auth::{create_token, Role};
+use vigia::config::Config;
+use vigia::rules::{run_tests, RuleSet};
+use vigia::store::Store;
+
+/// Vigía turns monitoring alerts into service-desk events and incidents.
+#[derive(Parser)]
+#[command(name = "vigia", version)]
+struct Cli {
+    /// Configuration file (TOML). Settings also come from `VIGIA_*` variables,
+    /// e.g. `VIGIA_DATABASE__URL`.
+    #[arg(long, global = true, env = "VIGIA_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the service: apply migrations, load rules, serve the API until SIGTERM/SIGINT
+    /// (SIGHUP reloads the rules).
+    Serve,
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Rule files: check them, or try one on a payload.
+    Rules {
+        #[command(subcommand)]
+        command: RulesCommand,
+    },
+    /// API tokens.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum RulesCommand {
+    /// Compile every rule file and run its tests; fails with file, line and reason.
+    Check,
+    /// Print the signals a payload becomes and the rule that matched. Stores nothing.
+    Test {
+        /// Source name (the rule file `rules/<source>.yaml`).
+        source: String,
+        /// JSON payload file.
+        payload: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Create a token and print it once (only its hash is stored).
+    Create {
+        /// Who or what the token is for, e.g. `alertmanager-prod` or `ana.lopez`.
+        #[arg(long)]
+        name: String,
+        /// `monitor` (a source that sends alerts) or `admin` (a person).
+        #[arg(long)]
+        role: Role,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let config = match Config::load(cli.config.as_deref()) {
+        Ok(config) => config,
+        Err(e) => return fail(e),
+    };
+    vigia::telemetry::init(&config.log);
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => return fail(e),
+    };
+    let result = runtime.block_on(run(cli.command, config));
+    match result {
+        Ok(code) => code,
+        Err(e) => fail(e),
+    }
+}
+
+fn fail(e: impl Into<anyhow::Error>) -> ExitCode {
+    eprintln!("error: {:#}", e.into());
+    ExitCode::FAILURE
+}
+
+async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Serve => serve(config).await,
+        Command::Migrate => {
+            let store = Store::connect(&config.database.url, 1).await?;
+            store.migrate().await?;
+            println!("migrations applied to {}", vigia::config::redact_url(&config.database.url));
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Rules { command: RulesCommand::Check } => rules_check(&config),
+        Command::Rules { command: RulesCommand::Test { source, payload } } => {
+            rules_test(&config, &source, &payload)
+        }
+        Command::Token { command: TokenCommand::Create { name, role } } => {
+            let store = Store::connect(&config.database.url, 1).await?;
+            store.migrate().await?;
+            let token = create_token(&store, &name, role).await?;
+            eprintln!("token for `{name}` ({role}); it is shown only now:");
+            println!("{token}");
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+async fn serve(config: Config) -> anyhow::Result<ExitCode> {
+    let listener = tokio::net::TcpListener::bind(config.server.listen).await?;
+    let app = App::build(&config, listener).await?;
+    tracing::info!(
+        address = %app.local_addr()?,
+        database = %vigia::config::redact_url(&config.database.url),
+        "Vigía listening"
+    );
+    let shutdown = CancellationToken::new();
+    tokio::spawn(stop_on_signal(shutdown.clone()));
+    app.run_until_stopped(shutdown).await?;
+    tracing::info!("stopped cleanly");
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn stop_on_signal(shutdown: CancellationToken) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let Ok(mut term) = signal(SignalKind::terminate()) else {
+            return;
+        };
+        tokio::select! {
+            _ = term.recv() => tracing::info!("SIGTERM received; shutting down"),
+            _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT received; shutting down"),
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+    shutdown.cancel();
+}
+
+fn rules_check(config: &Config) -> anyhow::Result<ExitCode> {
+    let rules = RuleSet::load(&config.rules.dir)?;
+    let (passed, failures) = run_tests(&rules);
+    for failure in &failures {
+        eprintln!("{failure}");
+    }
+    let files = rules.sources().count();
+    if failures.is_empty() {
+        println!("{files} rule file(s) compiled, {passed} test(s) passed");
+        Ok(ExitCode::SUCCESS)
+    } else {
+        eprintln!("{files} rule file(s) compiled, {passed} test(s) passed, {} failed", failures.len());
+        Ok(ExitCode::FAILURE)
+    }
+}
+
+fn rules_test(config: &Config, source: &str, payload: &std::path::Path) -> anyhow::Result<ExitCode> {
+    let rules = RuleSet::load(&config.rules.dir)?;
+    let source_rules = rules
+        .get(source)
+        .ok_or_else(|| anyhow::anyhow!("no source `{source}` in {}", config.rules.dir.display()))?;
+    let text = std::fs::read_to_string(payload)
+        .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", payload.display()))?;
+    let value: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|e| anyhow::anyhow!("{} is not JSON: {e}", payload.display()))?;
+    match source_rules.evaluate(&value) {
+        Ok(evaluated) => {
+            println!("{}", serde_json::to_string_pretty(&evaluated)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(rejection) => {
+            eprintln!("{rejection}");
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}

@@ -1,0 +1,112 @@
+//! Every Prometheus metric Vigía exports: names, labels and help texts in one place.
+//! Label sets stay bounded: sources come from rule files, outcomes and actions are fixed
+//! words; no ids.
+
+use prometheus::{
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry,
+    TextEncoder,
+};
+
+#[derive(Clone)]
+pub struct Metrics {
+    registry: Registry,
+    /// Alerts received, by source and outcome (created, updated, resolved, stale, ignored).
+    pub alerts_received: IntCounterVec,
+    /// Payloads refused, by source and reason (malformed, unknown_source, no_rule, …).
+    pub payloads_rejected: IntCounterVec,
+    /// Event changes by source and action (opened, updated, resolved).
+    pub events: IntCounterVec,
+    /// Incident changes by source and action (opened, updated, alerts_cleared, resolved).
+    pub incidents: IntCounterVec,
+    pub open_events: IntGauge,
+    pub open_incidents: IntGauge,
+    /// From request received to commit, by source.
+    pub intake_seconds: HistogramVec,
+    /// Alerts written per group-commit transaction.
+    pub batch_alerts: Histogram,
+    /// Time one group-commit transaction takes.
+    pub batch_seconds: Histogram,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("metric registration failed")]
+pub struct MetricsError(#[from] prometheus::Error);
+
+impl Metrics {
+    pub fn new() -> Result<Self, MetricsError> {
+        let registry = Registry::new();
+        let counter = |name: &str, help: &str, labels: &[&str]| -> Result<IntCounterVec, MetricsError> {
+            let c = IntCounterVec::new(Opts::new(name, help), labels)?;
+            registry.register(Box::new(c.clone()))?;
+            Ok(c)
+        };
+        let gauge = |name: &str, help: &str| -> Result<IntGauge, MetricsError> {
+            let g = IntGauge::new(name, help)?;
+            registry.register(Box::new(g.clone()))?;
+            Ok(g)
+        };
+        let intake_seconds = HistogramVec::new(
+            HistogramOpts::new(
+                "vigia_intake_duration_seconds",
+                "Time from receiving an ingest request to its durable commit.",
+            )
+            .buckets(vec![0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5]),
+            &["source"],
+        )?;
+        registry.register(Box::new(intake_seconds.clone()))?;
+        let batch_alerts = Histogram::with_opts(
+            HistogramOpts::new(
+                "vigia_intake_batch_alerts",
+                "Alerts written per group-commit transaction.",
+            )
+            .buckets(vec![1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0, 2000.0]),
+        )?;
+        registry.register(Box::new(batch_alerts.clone()))?;
+        let batch_seconds = Histogram::with_opts(
+            HistogramOpts::new(
+                "vigia_intake_batch_duration_seconds",
+                "Time one group-commit transaction takes, commit included.",
+            )
+            .buckets(vec![0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0]),
+        )?;
+        registry.register(Box::new(batch_seconds.clone()))?;
+        Ok(Metrics {
+            alerts_received: counter(
+                "vigia_alerts_received_total",
+                "Alerts received and committed, by source and outcome.",
+                &["source", "outcome"],
+            )?,
+            payloads_rejected: counter(
+                "vigia_payloads_rejected_total",
+                "Ingest payloads refused, by source and reason.",
+                &["source", "reason"],
+            )?,
+            events: counter(
+                "vigia_events_total",
+                "Event changes, by source and action (opened, updated, resolved).",
+                &["source", "action"],
+            )?,
+            incidents: counter(
+                "vigia_incidents_total",
+                "Incident changes, by source and action (opened, updated, alerts_cleared, resolved).",
+                &["source", "action"],
+            )?,
+            open_events: gauge("vigia_open_events", "Events currently open.")?,
+            open_incidents: gauge("vigia_open_incidents", "Incidents not yet resolved, closed or canceled.")?,
+            intake_seconds,
+            batch_alerts,
+            batch_seconds,
+            registry,
+        })
+    }
+
+    /// The Prometheus text exposition of every metric.
+    pub fn render(&self) -> String {
+        let mut buffer = Vec::new();
+        let families = self.registry.gather();
+        if TextEncoder::new().encode(&families, &mut buffer).is_err() {
+            return String::new();
+        }
+        String::from_utf8(buffer).unwrap_or_default()
+    }
+}

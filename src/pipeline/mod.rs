@@ -1,0 +1,3 @@
+//! Pure decisions over signals and stored state; the intake stage applies them.
+
+pub mod dedup;

@@ -1,0 +1,222 @@
+//! Declarative rules: `rules/{source}.yaml` files that say how to read a source's payloads.
+//!
+//! In: a payload (JSON) and the name of the source that sent it. Out: one normalized
+//! [`Signal`] per alert, and the name of the rule that matched. Stores nothing.
+//! Loading compiles every JSONPath once; a file that does not compile is refused whole,
+//! with its file, line and reason.
+
+mod field;
+mod rule;
+mod spec;
+mod tests_runner;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path as FsPath, PathBuf};
+use std::sync::Arc;
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::domain::Signal;
+pub use rule::{AlertError, Rule};
+pub use tests_runner::{run_tests, TestFailure};
+
+/// A rule-file problem: which file, which line (when known) and why.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RuleFileError {
+    pub file: PathBuf,
+    pub line: Option<usize>,
+    pub reason: String,
+}
+
+impl fmt::Display for RuleFileError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.line {
+            Some(line) => write!(f, "{}:{line}: {}", self.file.display(), self.reason),
+            None => write!(f, "{}: {}", self.file.display(), self.reason),
+        }
+    }
+}
+
+impl std::error::Error for RuleFileError {}
+
+/// Every problem found while loading a rules directory.
+#[derive(Debug, thiserror::Error)]
+#[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
+pub struct LoadError(pub Vec<RuleFileError>);
+
+/// The compiled rules of one source (one file).
+#[derive(Debug)]
+pub struct SourceRules {
+    pub source: String,
+    pub description: Option<String>,
+    pub file: PathBuf,
+    pub rules: Vec<Rule>,
+    text: String,
+    spec_tests: Vec<spec::TestSpec>,
+}
+
+/// Why a payload was refused by its source's rules.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum Rejection {
+    #[error("no rule of source `{source_name}` matches: {}", .reasons.join("; "))]
+    NoRuleMatches {
+        source_name: String,
+        reasons: Vec<String>,
+    },
+    #[error("rule `{rule}` of source `{source_name}` could not read the payload: {}",
+        .errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    BadAlerts {
+        source_name: String,
+        rule: String,
+        errors: Vec<AlertError>,
+    },
+}
+
+/// What a payload becomes.
+#[derive(Debug, Clone, Serialize)]
+pub struct Evaluated {
+    pub rule: String,
+    pub signals: Vec<Signal>,
+}
+
+impl SourceRules {
+    /// The first rule whose conditions hold reads the payload.
+    pub fn evaluate(&self, payload: &Value) -> Result<Evaluated, Rejection> {
+        let mut reasons = Vec::new();
+        for rule in &self.rules {
+            match rule.applies_to(payload) {
+                Ok(()) => {
+                    return rule
+                        .evaluate(&self.source, payload)
+                        .map(|signals| Evaluated {
+                            rule: rule.name.clone(),
+                            signals,
+                        })
+                        .map_err(|errors| Rejection::BadAlerts {
+                            source_name: self.source.clone(),
+                            rule: rule.name.clone(),
+                            errors,
+                        })
+                }
+                Err(why) => reasons.push(format!("rule `{}`: {why}", rule.name)),
+            }
+        }
+        Err(Rejection::NoRuleMatches {
+            source_name: self.source.clone(),
+            reasons,
+        })
+    }
+
+    /// 1-based line of the first occurrence of `needle` in the file, for messages.
+    fn line_of(&self, needle: &str) -> Option<usize> {
+        line_of(&self.text, needle)
+    }
+}
+
+fn line_of(text: &str, needle: &str) -> Option<usize> {
+    text.lines().position(|l| l.contains(needle)).map(|i| i + 1)
+}
+
+/// All sources' rules, by source name.
+#[derive(Debug, Default)]
+pub struct RuleSet {
+    pub dir: PathBuf,
+    sources: BTreeMap<String, Arc<SourceRules>>,
+}
+
+impl RuleSet {
+    /// Loads and compiles every `*.yaml` / `*.yml` file of `dir`; any error refuses all.
+    pub fn load(dir: &FsPath) -> Result<Self, LoadError> {
+        let entries = std::fs::read_dir(dir).map_err(|e| {
+            LoadError(vec![RuleFileError {
+                file: dir.to_owned(),
+                line: None,
+                reason: format!("cannot read the rules directory: {e}"),
+            }])
+        })?;
+        let mut files: Vec<PathBuf> = entries
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml")))
+            .collect();
+        files.sort();
+        let mut sources = BTreeMap::new();
+        let mut errors = Vec::new();
+        for file in files {
+            match load_file(&file) {
+                Ok(rules) => {
+                    sources.insert(rules.source.clone(), Arc::new(rules));
+                }
+                Err(e) => errors.push(e),
+            }
+        }
+        if errors.is_empty() {
+            Ok(RuleSet {
+                dir: dir.to_owned(),
+                sources,
+            })
+        } else {
+            Err(LoadError(errors))
+        }
+    }
+
+    pub fn get(&self, source: &str) -> Option<&Arc<SourceRules>> {
+        self.sources.get(source)
+    }
+
+    pub fn sources(&self) -> impl Iterator<Item = &Arc<SourceRules>> {
+        self.sources.values()
+    }
+}
+
+fn load_file(file: &FsPath) -> Result<SourceRules, RuleFileError> {
+    let fail = |line, reason: String| RuleFileError {
+        file: file.to_owned(),
+        line,
+        reason,
+    };
+    let source = file
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .filter(|s| valid_source_name(s))
+        .ok_or_else(|| {
+            fail(
+                None,
+                "the file name must be the source name: lowercase letters, digits, `-` or `_`"
+                    .to_owned(),
+            )
+        })?
+        .to_owned();
+    let text = std::fs::read_to_string(file).map_err(|e| fail(None, format!("cannot read: {e}")))?;
+    let spec: spec::RuleFileSpec = serde_norway::from_str(&text)
+        .map_err(|e| fail(e.location().map(|l| l.line()), e.to_string()))?;
+    if spec.rules.is_empty() {
+        return Err(fail(None, "the file defines no rules".to_owned()));
+    }
+    let mut rules = Vec::with_capacity(spec.rules.len());
+    for rule_spec in &spec.rules {
+        let rule = Rule::compile(rule_spec).map_err(|reason| {
+            let line = line_of(&text, &format!("name: {}", rule_spec.name));
+            fail(line, reason)
+        })?;
+        rules.push(rule);
+    }
+    Ok(SourceRules {
+        source,
+        description: spec.description,
+        file: file.to_owned(),
+        rules,
+        text,
+        spec_tests: spec.tests,
+    })
+}
+
+pub fn valid_source_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+}

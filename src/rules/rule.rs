@@ -1,0 +1,379 @@
+//! A compiled rule and its evaluation: payload in, normalized signals out. Pure: no I/O.
+
+use std::collections::BTreeMap;
+use std::str::FromStr;
+
+use jiff::Timestamp;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use super::field::{scalar_text, Field, Path};
+use super::spec::{ConditionSpec, FingerprintSpec, MapSpec, MappedSpec, RuleSpec};
+use crate::domain::{AlertStatus, Fingerprint, IncidentPolicy, Severity, Signal};
+
+#[derive(Debug, Clone)]
+pub struct Rule {
+    pub name: String,
+    when: Vec<Condition>,
+    alerts: Path,
+    summary: Field,
+    description: Option<Field>,
+    severity: Mapped<Severity>,
+    status: Mapped<AlertStatus>,
+    starts_at: Option<Field>,
+    ends_at: Option<Field>,
+    ci: Vec<Field>,
+    labels: Option<MapRule>,
+    annotations: Option<MapRule>,
+    fingerprint: FingerprintRule,
+    incident: Option<(Severity, bool)>,
+}
+
+#[derive(Debug, Clone)]
+struct Condition {
+    path: Path,
+    equals: Option<Value>,
+}
+
+#[derive(Debug, Clone)]
+struct Mapped<T> {
+    from: Option<Field>,
+    map: BTreeMap<String, T>,
+    default: Option<T>,
+}
+
+#[derive(Debug, Clone)]
+struct MapRule {
+    from: Option<Path>,
+    keep: Option<Vec<String>>,
+    set: BTreeMap<String, Field>,
+}
+
+#[derive(Debug, Clone)]
+enum FingerprintRule {
+    Field(Field),
+    Hash(Vec<Path>),
+}
+
+/// Why a rule could not turn one alert of a payload into a signal.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("alert #{index}: {reason}")]
+pub struct AlertError {
+    pub index: usize,
+    pub reason: String,
+}
+
+impl Rule {
+    pub fn compile(spec: &RuleSpec) -> Result<Self, String> {
+        let ctx = |what: &str| {
+            let name = spec.name.clone();
+            let what = what.to_owned();
+            move |e: String| format!("rule `{name}`, {what}: {e}")
+        };
+        Ok(Rule {
+            name: spec.name.clone(),
+            when: spec
+                .when
+                .iter()
+                .map(Condition::compile)
+                .collect::<Result<_, _>>()
+                .map_err(ctx("when"))?,
+            alerts: Path::compile(&spec.alerts).map_err(ctx("alerts"))?,
+            summary: Field::compile(&spec.summary).map_err(ctx("summary"))?,
+            description: optional_field(&spec.description).map_err(ctx("description"))?,
+            severity: Mapped::compile(&spec.severity).map_err(ctx("severity"))?,
+            status: Mapped::compile(&spec.status).map_err(ctx("status"))?,
+            starts_at: optional_field(&spec.starts_at).map_err(ctx("starts_at"))?,
+            ends_at: optional_field(&spec.ends_at).map_err(ctx("ends_at"))?,
+            ci: spec
+                .ci
+                .iter()
+                .map(|s| Field::compile(&super::spec::FieldSpec::One(s.clone())))
+                .collect::<Result<_, _>>()
+                .map_err(ctx("ci"))?,
+            labels: spec.labels.as_ref().map(MapRule::compile).transpose().map_err(ctx("labels"))?,
+            annotations: spec
+                .annotations
+                .as_ref()
+                .map(MapRule::compile)
+                .transpose()
+                .map_err(ctx("annotations"))?,
+            fingerprint: FingerprintRule::compile(&spec.fingerprint).map_err(ctx("fingerprint"))?,
+            incident: spec.incident.as_ref().map(|i| (i.min_severity, i.auto_resolve)),
+        })
+    }
+
+    /// Whether every `when` condition holds for this payload; `Err` says which does not.
+    pub fn applies_to(&self, payload: &Value) -> Result<(), String> {
+        self.when.iter().try_for_each(|c| c.check(payload))
+    }
+
+    /// Turns every alert the rule finds in the payload into a signal.
+    pub fn evaluate(&self, source: &str, payload: &Value) -> Result<Vec<Signal>, Vec<AlertError>> {
+        let alerts = self.alerts.select(payload);
+        if alerts.is_empty() {
+            return Err(vec![AlertError {
+                index: 0,
+                reason: format!("no alerts found at `{}`", self.alerts.source()),
+            }]);
+        }
+        let (signals, errors): (Vec<_>, Vec<_>) = alerts
+            .into_iter()
+            .enumerate()
+            .map(|(index, alert)| {
+                self.signal(source, alert)
+                    .map_err(|reason| AlertError { index, reason })
+            })
+            .partition(Result::is_ok);
+        if errors.is_empty() {
+            Ok(signals.into_iter().filter_map(Result::ok).collect())
+        } else {
+            Err(errors.into_iter().filter_map(Result::err).collect())
+        }
+    }
+
+    fn signal(&self, source: &str, alert: &Value) -> Result<Signal, String> {
+        let severity = self.severity.resolve(alert, "severity")?;
+        let summary = self
+            .summary
+            .eval(alert)
+            .ok_or_else(|| "summary is missing".to_owned())?;
+        let labels = self.labels.as_ref().map(|m| m.eval(alert)).unwrap_or_default();
+        let incident = match self.incident {
+            Some((min, auto_resolve)) => IncidentPolicy {
+                opens: severity >= min,
+                auto_resolve,
+            },
+            None => IncidentPolicy {
+                opens: false,
+                auto_resolve: false,
+            },
+        };
+        Ok(Signal {
+            source: source.to_owned(),
+            rule: self.name.clone(),
+            fingerprint: self.fingerprint.eval(alert)?,
+            status: self.status.resolve(alert, "status")?,
+            severity,
+            summary,
+            description: self.description.as_ref().and_then(|f| f.eval(alert)),
+            ci_candidates: ci_candidates(&self.ci, alert),
+            labels,
+            annotations: self
+                .annotations
+                .as_ref()
+                .map(|m| m.eval(alert))
+                .unwrap_or_default(),
+            starts_at: timestamp(self.starts_at.as_ref(), alert, "starts_at")?,
+            ends_at: timestamp(self.ends_at.as_ref(), alert, "ends_at")?,
+            incident,
+        })
+    }
+}
+
+fn optional_field(spec: &Option<super::spec::FieldSpec>) -> Result<Option<Field>, String> {
+    spec.as_ref().map(Field::compile).transpose()
+}
+
+fn ci_candidates(fields: &[Field], alert: &Value) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for value in fields.iter().filter_map(|f| f.eval(alert)) {
+        if !out.contains(&value) {
+            out.push(value);
+        }
+    }
+    out
+}
+
+/// Go's zero time (`0001-01-01T00:00:00Z`, Alertmanager's "no end") means "not set".
+fn timestamp(field: Option<&Field>, alert: &Value, what: &str) -> Result<Option<Timestamp>, String> {
+    let Some(text) = field.and_then(|f| f.eval(alert)) else {
+        return Ok(None);
+    };
+    let ts: Timestamp = text
+        .parse()
+        .map_err(|e| format!("{what} `{text}` is not an RFC 3339 time: {e}"))?;
+    Ok((ts.as_second() > Timestamp::UNIX_EPOCH.as_second()).then_some(ts))
+}
+
+impl Condition {
+    fn compile(spec: &ConditionSpec) -> Result<Self, String> {
+        Ok(Condition {
+            path: Path::compile(&spec.path)?,
+            equals: spec.equals.clone(),
+        })
+    }
+
+    fn check(&self, payload: &Value) -> Result<(), String> {
+        let found = self.path.first(payload);
+        match (found, &self.equals) {
+            (None, _) => Err(format!("`{}` is missing", self.path.source())),
+            (Some(_), None) => Ok(()),
+            (Some(v), Some(want)) if loosely_equal(v, want) => Ok(()),
+            (Some(v), Some(want)) => Err(format!(
+                "`{}` is {v}, expected {want}",
+                self.path.source()
+            )),
+        }
+    }
+}
+
+/// `"4"` in a payload equals `4` in a rule file: YAML authors should not have to quote.
+fn loosely_equal(found: &Value, want: &Value) -> bool {
+    found == want || matches!((scalar_text(found), scalar_text(want)), (Some(a), Some(b)) if a == b)
+}
+
+impl<T: Copy + FromStr> Mapped<T> {
+    fn compile(spec: &MappedSpec<T>) -> Result<Self, String>
+    where
+        T: Clone,
+    {
+        if spec.from.is_none() && spec.default.is_none() {
+            return Err("needs `from`, `default`, or both".to_owned());
+        }
+        Ok(Mapped {
+            from: spec.from.as_ref().map(Field::compile).transpose()?,
+            map: spec
+                .map
+                .iter()
+                .map(|(k, v)| (k.to_lowercase(), *v))
+                .collect(),
+            default: spec.default,
+        })
+    }
+
+    /// The tool's word through the map, else as one of Vigía's words, else the default.
+    fn resolve(&self, alert: &Value, what: &str) -> Result<T, String> {
+        let word = self.from.as_ref().and_then(|f| f.eval(alert));
+        let mapped = word.as_deref().and_then(|w| {
+            let lower = w.to_lowercase();
+            self.map.get(&lower).copied().or_else(|| lower.parse().ok())
+        });
+        mapped.or(self.default).ok_or_else(|| match word {
+            Some(w) => format!("{what} `{w}` is not mapped and the rule has no default"),
+            None => format!("{what} is missing and the rule has no default"),
+        })
+    }
+}
+
+impl MapRule {
+    fn compile(spec: &MapSpec) -> Result<Self, String> {
+        Ok(MapRule {
+            from: spec.from.as_deref().map(Path::compile).transpose()?,
+            keep: spec.keep.clone(),
+            set: spec
+                .set
+                .iter()
+                .map(|(k, f)| Ok((k.clone(), Field::compile(f)?)))
+                .collect::<Result<_, String>>()?,
+        })
+    }
+
+    fn eval(&self, alert: &Value) -> BTreeMap<String, String> {
+        let mut out = BTreeMap::new();
+        if let Some(Value::Object(obj)) = self.from.as_ref().and_then(|p| p.first(alert)) {
+            for (key, value) in obj {
+                let kept = self.keep.as_ref().is_none_or(|keep| keep.contains(key));
+                if let (true, Some(text)) = (kept, scalar_text(value)) {
+                    out.insert(key.clone(), text);
+                }
+            }
+        }
+        for (key, field) in &self.set {
+            if let Some(text) = field.eval(alert) {
+                out.insert(key.clone(), text);
+            }
+        }
+        out
+    }
+}
+
+impl FingerprintRule {
+    fn compile(spec: &FingerprintSpec) -> Result<Self, String> {
+        match (&spec.field, spec.from.is_empty()) {
+            (Some(field), true) => Ok(FingerprintRule::Field(Field::compile(field)?)),
+            (None, false) => spec
+                .from
+                .iter()
+                .map(|p| Path::compile(p))
+                .collect::<Result<_, _>>()
+                .map(FingerprintRule::Hash),
+            _ => Err("set exactly one of `field` or `from`".to_owned()),
+        }
+    }
+
+    fn eval(&self, alert: &Value) -> Result<Fingerprint, String> {
+        match self {
+            FingerprintRule::Field(field) => {
+                let raw = field
+                    .eval(alert)
+                    .ok_or_else(|| "fingerprint field is missing".to_owned())?;
+                Ok(Fingerprint::new(&raw).unwrap_or_else(|| hash_fingerprint(&[raw.as_str()])))
+            }
+            FingerprintRule::Hash(paths) => {
+                // serde_json keeps object keys in document order; canonicalize first so the
+                // same labels in another order give the same fingerprint.
+                let parts: Vec<String> = paths
+                    .iter()
+                    .map(|p| canonical(p.first(alert).unwrap_or(&Value::Null)))
+                    .collect();
+                if parts.iter().all(|p| p == "null") {
+                    return Err("every fingerprint field is missing".to_owned());
+                }
+                let refs: Vec<&str> = parts.iter().map(String::as_str).collect();
+                Ok(hash_fingerprint(&refs))
+            }
+        }
+    }
+}
+
+fn canonical(value: &Value) -> String {
+    match value {
+        Value::Object(obj) => {
+            let sorted: BTreeMap<&String, String> =
+                obj.iter().map(|(k, v)| (k, canonical(v))).collect();
+            let inner: Vec<String> = sorted
+                .into_iter()
+                .map(|(k, v)| format!("{}:{v}", Value::String(k.clone())))
+                .collect();
+            format!("{{{}}}", inner.join(","))
+        }
+        Value::Array(items) => {
+            let inner: Vec<String> = items.iter().map(canonical).collect();
+            format!("[{}]", inner.join(","))
+        }
+        other => other.to_string(),
+    }
+}
+
+fn hash_fingerprint(parts: &[&str]) -> Fingerprint {
+    let mut hasher = Sha256::new();
+    for part in parts {
+        hasher.update(part.as_bytes());
+        hasher.update([0u8]);
+    }
+    let digest = hex::encode(hasher.finalize());
+    Fingerprint::new(&digest[..16]).unwrap_or_else(|| unreachable!("16 hex digits are valid"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn canonical_form_ignores_key_order() {
+        let a = json!({"b": 1, "a": {"y": 2, "x": [1, "z"]}});
+        let b = json!({"a": {"x": [1, "z"], "y": 2}, "b": 1});
+        assert_eq!(canonical(&a), canonical(&b));
+        assert_ne!(canonical(&a), canonical(&json!({"b": 2})));
+    }
+
+    #[test]
+    fn hashed_fingerprints_are_sixteen_hex_digits_and_stable() {
+        let fp = hash_fingerprint(&["a", "b"]);
+        assert_eq!(fp.as_str().len(), 16);
+        assert_eq!(fp, hash_fingerprint(&["a", "b"]));
+        assert_ne!(fp, hash_fingerprint(&["ab"]));
+    }
+}

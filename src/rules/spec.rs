@@ -1,0 +1,136 @@
+//! The on-disk format of a rule file (`rules/{source}.yaml`), exactly as users write it.
+//! `rules/README.md` documents every key; unknown keys are refused.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+use crate::domain::{AlertStatus, Severity};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleFileSpec {
+    #[serde(default)]
+    pub description: Option<String>,
+    pub rules: Vec<RuleSpec>,
+    #[serde(default)]
+    pub tests: Vec<TestSpec>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleSpec {
+    pub name: String,
+    /// Conditions on the whole payload; all must hold for this rule to apply.
+    #[serde(default)]
+    pub when: Vec<ConditionSpec>,
+    /// JSONPath to the alerts inside the payload; `$` when the payload is one alert.
+    #[serde(default = "root_path")]
+    pub alerts: String,
+    pub summary: FieldSpec,
+    #[serde(default)]
+    pub description: Option<FieldSpec>,
+    pub severity: MappedSpec<Severity>,
+    pub status: MappedSpec<AlertStatus>,
+    #[serde(default)]
+    pub starts_at: Option<FieldSpec>,
+    #[serde(default)]
+    pub ends_at: Option<FieldSpec>,
+    /// CI key candidates, tried in order.
+    #[serde(default)]
+    pub ci: Vec<String>,
+    #[serde(default)]
+    pub labels: Option<MapSpec>,
+    #[serde(default)]
+    pub annotations: Option<MapSpec>,
+    pub fingerprint: FingerprintSpec,
+    /// Absent: the alert becomes an event only.
+    #[serde(default)]
+    pub incident: Option<IncidentSpec>,
+}
+
+fn root_path() -> String {
+    "$".to_owned()
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConditionSpec {
+    pub path: String,
+    /// Required value; absent means the path only has to exist.
+    #[serde(default)]
+    pub equals: Option<serde_json::Value>,
+}
+
+/// A value: a JSONPath (`$.a.b`), a template (`Down: {{ $.name }}`) or a literal.
+/// A list means "the first of these that is present and not empty".
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum FieldSpec {
+    One(String),
+    FirstOf(Vec<String>),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, bound(deserialize = "T: Deserialize<'de>"))]
+pub struct MappedSpec<T> {
+    #[serde(default)]
+    pub from: Option<FieldSpec>,
+    /// The tool's words (matched case-insensitively) to Vigía's.
+    #[serde(default)]
+    pub map: BTreeMap<String, T>,
+    #[serde(default)]
+    pub default: Option<T>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MapSpec {
+    /// JSONPath to an object whose entries are copied.
+    #[serde(default)]
+    pub from: Option<String>,
+    /// Keep only these keys of `from` (all when absent).
+    #[serde(default)]
+    pub keep: Option<Vec<String>>,
+    /// Extra entries computed from the alert.
+    #[serde(default)]
+    pub set: BTreeMap<String, FieldSpec>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FingerprintSpec {
+    /// A ready-made fingerprint in the payload.
+    #[serde(default)]
+    pub field: Option<FieldSpec>,
+    /// Values hashed together into a fingerprint.
+    #[serde(default)]
+    pub from: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IncidentSpec {
+    /// Alerts at or above this severity open an incident.
+    pub min_severity: Severity,
+    #[serde(default)]
+    pub auto_resolve: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TestSpec {
+    pub name: String,
+    /// Payload file, relative to the rules directory.
+    #[serde(default)]
+    pub payload: Option<String>,
+    /// Inline payload, instead of a file.
+    #[serde(default)]
+    pub input: Option<serde_json::Value>,
+    /// Expected signals, in order; each lists only the fields it checks.
+    #[serde(default)]
+    pub expect: Option<Vec<serde_json::Value>>,
+    /// Expected rejection: a fragment of the reason.
+    #[serde(default)]
+    pub expect_error: Option<String>,
+}
