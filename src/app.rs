@@ -85,8 +85,19 @@ impl App {
     /// Serves until `shutdown` is cancelled, then stops accepting, lets in-flight
     /// requests finish (their batches commit), drains the intake queue and returns.
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> Result<(), AppError> {
-        let App { listener, state, writer, writer_stop, grace } = self;
-        let reload = tokio::spawn(reload_on_sighup(state.clone(), shutdown.clone()));
+        let App {
+            listener,
+            state,
+            writer,
+            writer_stop,
+            grace,
+        } = self;
+        // The handler is in place before the address is announced, so a SIGHUP sent as
+        // soon as the service is up reloads rules instead of killing the process.
+        let reload = tokio::spawn(reload_on_sighup(hangups(), state.clone(), shutdown.clone()));
+        if let Ok(address) = listener.local_addr() {
+            info!(%address, "Vigía listening");
+        }
         let store = state.store.clone();
         let router = api::router(state);
         let served = axum::serve(listener, router)
@@ -105,7 +116,13 @@ impl App {
 async fn register_sources(store: &Store, rules: &RuleSet) -> Result<(), StoreError> {
     let now = to_millis(jiff::Timestamp::now());
     for source in rules.sources() {
-        sources::register(store.pool(), &source.source, source.description.as_deref(), now).await?;
+        sources::register(
+            store.pool(),
+            &source.source,
+            source.description.as_deref(),
+            now,
+        )
+        .await?;
     }
     Ok(())
 }
@@ -122,10 +139,28 @@ pub async fn reload_rules(state: &AppState) -> Result<(), AppError> {
 }
 
 #[cfg(unix)]
-async fn reload_on_sighup(state: AppState, shutdown: CancellationToken) {
+type Hangups = Option<tokio::signal::unix::Signal>;
+#[cfg(not(unix))]
+type Hangups = Option<()>;
+
+#[cfg(unix)]
+fn hangups() -> Hangups {
     use tokio::signal::unix::{signal, SignalKind};
-    let Ok(mut hangups) = signal(SignalKind::hangup()) else {
+    let hangups = signal(SignalKind::hangup());
+    if hangups.is_err() {
         warn!("cannot listen for SIGHUP; rules reload only on restart");
+    }
+    hangups.ok()
+}
+
+#[cfg(not(unix))]
+fn hangups() -> Hangups {
+    None
+}
+
+#[cfg(unix)]
+async fn reload_on_sighup(hangups: Hangups, state: AppState, shutdown: CancellationToken) {
+    let Some(mut hangups) = hangups else {
         return;
     };
     loop {
@@ -142,6 +177,6 @@ async fn reload_on_sighup(state: AppState, shutdown: CancellationToken) {
 }
 
 #[cfg(not(unix))]
-async fn reload_on_sighup(_state: AppState, shutdown: CancellationToken) {
+async fn reload_on_sighup(_hangups: Hangups, _state: AppState, shutdown: CancellationToken) {
     shutdown.cancelled().await;
 }

@@ -81,8 +81,15 @@ pub async fn create_token(store: &Store, name: &str, role: Role) -> StoreResult<
     rand::rng().fill_bytes(&mut secret);
     let token = format!("{TOKEN_PREFIX}{}", hex::encode(secret));
     let now = to_millis(jiff::Timestamp::now());
-    tokens::insert(store.pool(), &ids::new(ids::TOKEN), name, role.as_str(), &hash_token(&token), now)
-        .await?;
+    tokens::insert(
+        store.pool(),
+        &ids::new(ids::TOKEN),
+        name,
+        role.as_str(),
+        &hash_token(&token),
+        now,
+    )
+    .await?;
     Ok(token)
 }
 

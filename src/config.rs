@@ -170,11 +170,11 @@ impl Config {
     fn validate(&self) -> Result<(), ConfigError> {
         let invalid = |key: &str, why: &str| Err(ConfigError::Invalid(format!("`{key}` {why}")));
         let url = &self.database.url;
-        if !(url.starts_with("sqlite:") || url.starts_with("postgres://") || url.starts_with("postgresql://")) {
-            return invalid(
-                "database.url",
-                "must start with `sqlite:` or `postgres://`",
-            );
+        if !(url.starts_with("sqlite:")
+            || url.starts_with("postgres://")
+            || url.starts_with("postgresql://"))
+        {
+            return invalid("database.url", "must start with `sqlite:` or `postgres://`");
         }
         if self.database.max_connections == 0 {
             return invalid("database.max_connections", "must be at least 1");
@@ -239,7 +239,10 @@ mod tests {
     #[test]
     fn file_then_environment_override_defaults() {
         Jail::expect_with(|jail| {
-            jail.create_file("v.toml", "[server]\nlisten = \"0.0.0.0:9000\"\nbody_limit = 2048\n")?;
+            jail.create_file(
+                "v.toml",
+                "[server]\nlisten = \"0.0.0.0:9000\"\nbody_limit = 2048\n",
+            )?;
             jail.set_env("VIGIA_SERVER__BODY_LIMIT", "4096");
             let config = Config::load(Some(Path::new("v.toml"))).expect("loads");
             assert_eq!(config.server.listen.to_string(), "0.0.0.0:9000");
@@ -274,7 +277,10 @@ mod tests {
 
     #[test]
     fn passwords_are_redacted() {
-        assert_eq!(redact_url("postgres://u:secret@h/db"), "postgres://u:***@h/db");
+        assert_eq!(
+            redact_url("postgres://u:secret@h/db"),
+            "postgres://u:***@h/db"
+        );
         assert_eq!(redact_url("sqlite://vigia.db"), "sqlite://vigia.db");
     }
 }

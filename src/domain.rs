@@ -162,7 +162,9 @@ pub mod ids {
     static GENERATOR: Mutex<Option<Generator>> = Mutex::new(None);
 
     fn next_ulid() -> ulid::Ulid {
-        let mut guard = GENERATOR.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut guard = GENERATOR
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         let generator = guard.get_or_insert_with(Generator::new);
         // Overflow within one millisecond is astronomically unlikely; fall back to a fresh,
         // still time-ordered ULID instead of failing.

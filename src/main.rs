@@ -99,14 +99,21 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
         Command::Migrate => {
             let store = Store::connect(&config.database.url, 1).await?;
             store.migrate().await?;
-            println!("migrations applied to {}", vigia::config::redact_url(&config.database.url));
+            println!(
+                "migrations applied to {}",
+                vigia::config::redact_url(&config.database.url)
+            );
             Ok(ExitCode::SUCCESS)
         }
-        Command::Rules { command: RulesCommand::Check } => rules_check(&config),
-        Command::Rules { command: RulesCommand::Test { source, payload } } => {
-            rules_test(&config, &source, &payload)
-        }
-        Command::Token { command: TokenCommand::Create { name, role } } => {
+        Command::Rules {
+            command: RulesCommand::Check,
+        } => rules_check(&config),
+        Command::Rules {
+            command: RulesCommand::Test { source, payload },
+        } => rules_test(&config, &source, &payload),
+        Command::Token {
+            command: TokenCommand::Create { name, role },
+        } => {
             let store = Store::connect(&config.database.url, 1).await?;
             store.migrate().await?;
             let token = create_token(&store, &name, role).await?;
@@ -120,35 +127,36 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
 async fn serve(config: Config) -> anyhow::Result<ExitCode> {
     let listener = tokio::net::TcpListener::bind(config.server.listen).await?;
     let app = App::build(&config, listener).await?;
-    tracing::info!(
-        address = %app.local_addr()?,
-        database = %vigia::config::redact_url(&config.database.url),
-        "Vigía listening"
-    );
+    tracing::info!(database = %vigia::config::redact_url(&config.database.url), "database ready");
     let shutdown = CancellationToken::new();
-    tokio::spawn(stop_on_signal(shutdown.clone()));
+    watch_stop_signals(shutdown.clone())?;
     app.run_until_stopped(shutdown).await?;
     tracing::info!("stopped cleanly");
     Ok(ExitCode::SUCCESS)
 }
 
-async fn stop_on_signal(shutdown: CancellationToken) {
+/// Installs the SIGTERM/SIGINT handlers now (not later in a task), so a signal that
+/// arrives early still stops the service gracefully.
+fn watch_stop_signals(shutdown: CancellationToken) -> std::io::Result<()> {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};
-        let Ok(mut term) = signal(SignalKind::terminate()) else {
-            return;
-        };
-        tokio::select! {
-            _ = term.recv() => tracing::info!("SIGTERM received; shutting down"),
-            _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT received; shutting down"),
-        }
+        let mut term = signal(SignalKind::terminate())?;
+        let mut int = signal(SignalKind::interrupt())?;
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = term.recv() => tracing::info!("SIGTERM received; shutting down"),
+                _ = int.recv() => tracing::info!("SIGINT received; shutting down"),
+            }
+            shutdown.cancel();
+        });
     }
     #[cfg(not(unix))]
-    {
+    tokio::spawn(async move {
         let _ = tokio::signal::ctrl_c().await;
-    }
-    shutdown.cancel();
+        shutdown.cancel();
+    });
+    Ok(())
 }
 
 fn rules_check(config: &Config) -> anyhow::Result<ExitCode> {
@@ -162,12 +170,19 @@ fn rules_check(config: &Config) -> anyhow::Result<ExitCode> {
         println!("{files} rule file(s) compiled, {passed} test(s) passed");
         Ok(ExitCode::SUCCESS)
     } else {
-        eprintln!("{files} rule file(s) compiled, {passed} test(s) passed, {} failed", failures.len());
+        eprintln!(
+            "{files} rule file(s) compiled, {passed} test(s) passed, {} failed",
+            failures.len()
+        );
         Ok(ExitCode::FAILURE)
     }
 }
 
-fn rules_test(config: &Config, source: &str, payload: &std::path::Path) -> anyhow::Result<ExitCode> {
+fn rules_test(
+    config: &Config,
+    source: &str,
+    payload: &std::path::Path,
+) -> anyhow::Result<ExitCode> {
     let rules = RuleSet::load(&config.rules.dir)?;
     let source_rules = rules
         .get(source)

@@ -8,19 +8,22 @@ use super::{ApiError, AppState};
 use crate::auth::{Principal, VerifyError};
 
 async fn principal(parts: &Parts, state: &AppState) -> Result<Principal, ApiError> {
-    let header = parts
-        .headers
-        .get(AUTHORIZATION)
-        .ok_or_else(|| ApiError::Unauthorized("an `Authorization: Bearer <token>` header is required".to_owned()))?;
+    let header = parts.headers.get(AUTHORIZATION).ok_or_else(|| {
+        ApiError::Unauthorized("an `Authorization: Bearer <token>` header is required".to_owned())
+    })?;
     let token = header
         .to_str()
         .ok()
         .and_then(|h| h.strip_prefix("Bearer "))
         .map(str::trim)
         .filter(|t| !t.is_empty())
-        .ok_or_else(|| ApiError::Unauthorized("the Authorization header must be `Bearer <token>`".to_owned()))?;
+        .ok_or_else(|| {
+            ApiError::Unauthorized("the Authorization header must be `Bearer <token>`".to_owned())
+        })?;
     state.tokens.verify(token).await.map_err(|e| match e {
-        VerifyError::Invalid => ApiError::Unauthorized("the token is unknown or revoked".to_owned()),
+        VerifyError::Invalid => {
+            ApiError::Unauthorized("the token is unknown or revoked".to_owned())
+        }
         VerifyError::Store(e) => e.into(),
     })
 }

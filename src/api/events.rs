@@ -43,7 +43,10 @@ async fn list_events(
         limit: l.limit + 1,
     };
     let rows = events::list(state.store.pool(), &query).await?;
-    let views = rows.into_iter().map(EventView::from_row).collect::<Result<Vec<_>, _>>()?;
+    let views = rows
+        .into_iter()
+        .map(EventView::from_row)
+        .collect::<Result<Vec<_>, _>>()?;
     Ok(Json(Page::from_rows(views, l.limit, |e| e.id.clone())))
 }
 
@@ -84,7 +87,9 @@ async fn ack_event(
 }
 
 async fn load(state: &AppState, id: &str) -> ApiResult<EventView> {
-    let row = events::get(state.store.pool(), id).await?.ok_or_else(|| not_found(id))?;
+    let row = events::get(state.store.pool(), id)
+        .await?
+        .ok_or_else(|| not_found(id))?;
     Ok(EventView::from_row(row)?)
 }
 

@@ -86,7 +86,9 @@ async fn ack_incident(
 
 async fn load(state: &AppState, id: &str) -> ApiResult<IncidentDetail> {
     let pool = state.store.pool();
-    let row = incidents::get(pool, id).await?.ok_or_else(|| not_found(id))?;
+    let row = incidents::get(pool, id)
+        .await?
+        .ok_or_else(|| not_found(id))?;
     let events = events::for_incident(pool, id)
         .await?
         .into_iter()

@@ -57,16 +57,24 @@ async fn ingest(
     let received_at = jiff::Timestamp::now();
     let rules = state.rules();
     let outcome = async {
-        let source_rules = rules
-            .get(&source)
-            .ok_or_else(|| ApiError::NotFound(format!("no source `{source}`: there is no rules/{source}.yaml")))?;
+        let source_rules = rules.get(&source).ok_or_else(|| {
+            ApiError::NotFound(format!(
+                "no source `{source}`: there is no rules/{source}.yaml"
+            ))
+        })?;
         check_content_type(&headers)?;
         let body = body.map_err(|e| body_error(e, state.body_limit))?;
-        let payload: serde_json::Value = serde_json::from_slice(&body).map_err(|e| ApiError::MalformedJson {
-            line: e.line(),
-            column: e.column(),
-            reason: e.to_string().split(" at line ").next().unwrap_or_default().to_owned(),
-        })?;
+        let payload: serde_json::Value =
+            serde_json::from_slice(&body).map_err(|e| ApiError::MalformedJson {
+                line: e.line(),
+                column: e.column(),
+                reason: e
+                    .to_string()
+                    .split(" at line ")
+                    .next()
+                    .unwrap_or_default()
+                    .to_owned(),
+            })?;
         let evaluated = source_rules.evaluate(&payload).map_err(rejection)?;
         // The raw payload is kept exactly as sent, for audit and replay.
         let text = String::from_utf8_lossy(&body).into_owned();
@@ -91,7 +99,11 @@ async fn ingest(
     match outcome {
         Ok(response) => Ok((StatusCode::OK, Json(response))),
         Err(e) => {
-            let label = if rules.get(&source).is_some() { source.as_str() } else { "unknown" };
+            let label = if rules.get(&source).is_some() {
+                source.as_str()
+            } else {
+                "unknown"
+            };
             state
                 .metrics
                 .payloads_rejected
@@ -107,7 +119,14 @@ fn check_content_type(headers: &HeaderMap) -> ApiResult<()> {
     let Some(value) = headers.get(header::CONTENT_TYPE) else {
         return Ok(());
     };
-    let mime = value.to_str().unwrap_or("").split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    let mime = value
+        .to_str()
+        .unwrap_or("")
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
     if mime == "application/json" || mime.ends_with("+json") {
         Ok(())
     } else {

@@ -45,7 +45,11 @@ async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Readiness>) 
     let database = state.store.ping().await;
     let sources: Vec<String> = state.rules().sources().map(|s| s.source.clone()).collect();
     let ready = database && !sources.is_empty();
-    let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
     let body = Readiness {
         status: if ready { "ready" } else { "not ready" },
         database,
@@ -67,7 +71,10 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         state.metrics.open_incidents.set(n);
     }
     (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
         state.metrics.render(),
     )
 }

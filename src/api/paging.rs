@@ -55,14 +55,16 @@ impl ListParams {
             .since
             .as_deref()
             .map(|s| {
-                s.parse::<jiff::Timestamp>()
-                    .map(to_millis)
-                    .map_err(|e| ApiError::BadRequest(format!("`since` is not an RFC 3339 time: {e}")))
+                s.parse::<jiff::Timestamp>().map(to_millis).map_err(|e| {
+                    ApiError::BadRequest(format!("`since` is not an RFC 3339 time: {e}"))
+                })
             })
             .transpose()?;
         let limit = self.limit.unwrap_or(DEFAULT_LIMIT);
         if !(1..=MAX_LIMIT).contains(&limit) {
-            return Err(ApiError::BadRequest(format!("`limit` must be between 1 and {MAX_LIMIT}")));
+            return Err(ApiError::BadRequest(format!(
+                "`limit` must be between 1 and {MAX_LIMIT}"
+            )));
         }
         Ok(Listing {
             status: self.status,
@@ -89,6 +91,9 @@ impl<T> Page<T> {
         let more = rows.len() as i64 > limit;
         rows.truncate(usize::try_from(limit).unwrap_or(0));
         let next_cursor = more.then(|| rows.last().map(&id)).flatten();
-        Page { items: rows, next_cursor }
+        Page {
+            items: rows,
+            next_cursor,
+        }
     }
 }

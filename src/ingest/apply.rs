@@ -25,7 +25,8 @@ pub async fn apply(
     match action {
         Action::Open { previous } => {
             let new_id = ids::new(ids::EVENT);
-            let held = events::open(conn, &new_id, signal, previous.as_deref(), raw_id, now).await?;
+            let held =
+                events::open(conn, &new_id, signal, previous.as_deref(), raw_id, now).await?;
             if held != new_id {
                 // Another writer opened it first; ours counted as a repeat of theirs.
                 result.outcome = "updated";
@@ -37,7 +38,10 @@ pub async fn apply(
             }
             result.event_id = Some(held);
         }
-        Action::Repeat { event_id, incident_id } => {
+        Action::Repeat {
+            event_id,
+            incident_id,
+        } => {
             events::repeat(conn, &event_id, signal, raw_id, now).await?;
             match incident_id {
                 Some(incident) => {
@@ -55,14 +59,25 @@ pub async fn apply(
             }
             result.event_id = Some(event_id);
         }
-        Action::Resolve { event_id, incident_id } => {
+        Action::Resolve {
+            event_id,
+            incident_id,
+        } => {
             events::resolve(conn, &event_id, signal, raw_id, now).await?;
             if let Some(incident) = incident_id {
                 if events::open_count_for_incident(conn, &incident).await? == 0 {
-                    let resolved =
-                        incidents::alerts_cleared(conn, &incident, signal.incident.auto_resolve, now)
-                            .await?;
-                    result.incident_action = Some(if resolved { "resolved" } else { "alerts_cleared" });
+                    let resolved = incidents::alerts_cleared(
+                        conn,
+                        &incident,
+                        signal.incident.auto_resolve,
+                        now,
+                    )
+                    .await?;
+                    result.incident_action = Some(if resolved {
+                        "resolved"
+                    } else {
+                        "alerts_cleared"
+                    });
                 }
                 result.incident_id = Some(incident);
             }
@@ -82,8 +97,7 @@ async fn attach_incident(
     event_id: &str,
     now: i64,
 ) -> StoreResult<(String, &'static str)> {
-    let existing =
-        incidents::open_for(conn, &signal.source, signal.fingerprint.as_str()).await?;
+    let existing = incidents::open_for(conn, &signal.source, signal.fingerprint.as_str()).await?;
     let (incident, action) = match existing {
         Some(id) => (id, "updated"),
         None => {

@@ -113,7 +113,9 @@ impl Writer {
         let (jobs, replies): (Vec<Submission>, Vec<Reply>) =
             batch.into_iter().map(|j| (j.submission, j.reply)).unzip();
         let outcome = self.transaction(&jobs).await;
-        self.metrics.batch_seconds.observe(started.elapsed().as_secs_f64());
+        self.metrics
+            .batch_seconds
+            .observe(started.elapsed().as_secs_f64());
         self.metrics.batch_alerts.observe(alerts as f64);
         match outcome {
             Ok(results) => {
@@ -165,7 +167,9 @@ impl Writer {
         let elapsed = (jiff::Timestamp::now() - job.received_at)
             .total(jiff::Unit::Second)
             .unwrap_or(0.0);
-        m.intake_seconds.with_label_values(&[&job.source]).observe(elapsed.max(0.0));
+        m.intake_seconds
+            .with_label_values(&[&job.source])
+            .observe(elapsed.max(0.0));
         for alert in alerts {
             m.alerts_received
                 .with_label_values(&[job.source.as_str(), alert.outcome])
@@ -177,20 +181,36 @@ impl Writer {
                 _ => None,
             };
             if let Some(action) = event_action {
-                m.events.with_label_values(&[job.source.as_str(), action]).inc();
+                m.events
+                    .with_label_values(&[job.source.as_str(), action])
+                    .inc();
             }
             if let Some(action) = alert.incident_action {
-                m.incidents.with_label_values(&[job.source.as_str(), action]).inc();
+                m.incidents
+                    .with_label_values(&[job.source.as_str(), action])
+                    .inc();
             }
         }
     }
 }
 
-async fn write_job(conn: &mut sqlx::AnyConnection, job: &Submission) -> StoreResult<Vec<AlertResult>> {
+async fn write_job(
+    conn: &mut sqlx::AnyConnection,
+    job: &Submission,
+) -> StoreResult<Vec<AlertResult>> {
     let raw_id = ids::new(ids::RAW_ALERT);
     let now = to_millis(job.received_at);
-    raw_alerts::insert(conn, &raw_id, &job.source, &job.sender, &job.rule, job.signals.len(), &job.payload, now)
-        .await?;
+    raw_alerts::insert(
+        conn,
+        &raw_id,
+        &job.source,
+        &job.sender,
+        &job.rule,
+        job.signals.len(),
+        &job.payload,
+        now,
+    )
+    .await?;
     let mut results = Vec::with_capacity(job.signals.len());
     for signal in &job.signals {
         results.push(apply(conn, signal, &raw_id, now).await?);

@@ -103,7 +103,10 @@ mod tests {
             annotations: Default::default(),
             starts_at: starts.map(|s| s.parse().expect("time")),
             ends_at: None,
-            incident: IncidentPolicy { opens: true, auto_resolve: false },
+            incident: IncidentPolicy {
+                opens: true,
+                auto_resolve: false,
+            },
         }
     }
 
@@ -121,38 +124,81 @@ mod tests {
 
     #[test]
     fn a_new_fingerprint_opens_an_event() {
-        assert_eq!(decide(&signal(AlertStatus::Firing, Some(T0)), None), Action::Open { previous: None });
+        assert_eq!(
+            decide(&signal(AlertStatus::Firing, Some(T0)), None),
+            Action::Open { previous: None }
+        );
     }
 
     #[test]
     fn firing_while_open_repeats_the_open_event() {
-        let action = decide(&signal(AlertStatus::Firing, Some(T0)), Some(&stored(true, Some(T0))));
-        assert_eq!(action, Action::Repeat { event_id: "evt_1".into(), incident_id: Some("inc_1".into()) });
+        let action = decide(
+            &signal(AlertStatus::Firing, Some(T0)),
+            Some(&stored(true, Some(T0))),
+        );
+        assert_eq!(
+            action,
+            Action::Repeat {
+                event_id: "evt_1".into(),
+                incident_id: Some("inc_1".into())
+            }
+        );
     }
 
     #[test]
     fn a_late_copy_of_a_resolved_occurrence_changes_nothing() {
-        let action = decide(&signal(AlertStatus::Firing, Some(T0)), Some(&stored(false, Some(T0))));
+        let action = decide(
+            &signal(AlertStatus::Firing, Some(T0)),
+            Some(&stored(false, Some(T0))),
+        );
         assert_eq!(action, Action::Stale);
     }
 
     #[test]
     fn firing_again_after_resolution_is_a_new_occurrence_linked_to_the_old() {
-        let action = decide(&signal(AlertStatus::Firing, Some(T1)), Some(&stored(false, Some(T0))));
-        assert_eq!(action, Action::Open { previous: Some("evt_1".into()) });
-        let no_times = decide(&signal(AlertStatus::Firing, None), Some(&stored(false, None)));
-        assert_eq!(no_times, Action::Open { previous: Some("evt_1".into()) });
+        let action = decide(
+            &signal(AlertStatus::Firing, Some(T1)),
+            Some(&stored(false, Some(T0))),
+        );
+        assert_eq!(
+            action,
+            Action::Open {
+                previous: Some("evt_1".into())
+            }
+        );
+        let no_times = decide(
+            &signal(AlertStatus::Firing, None),
+            Some(&stored(false, None)),
+        );
+        assert_eq!(
+            no_times,
+            Action::Open {
+                previous: Some("evt_1".into())
+            }
+        );
     }
 
     #[test]
     fn resolution_closes_only_the_open_occurrence_it_belongs_to() {
         let open = stored(true, Some(T1));
-        assert!(matches!(decide(&signal(AlertStatus::Resolved, Some(T1)), Some(&open)), Action::Resolve { .. }));
-        assert_eq!(decide(&signal(AlertStatus::Resolved, Some(T0)), Some(&open)), Action::Stale);
+        assert!(matches!(
+            decide(&signal(AlertStatus::Resolved, Some(T1)), Some(&open)),
+            Action::Resolve { .. }
+        ));
         assert_eq!(
-            decide(&signal(AlertStatus::Resolved, Some(T1)), Some(&stored(false, Some(T1)))),
+            decide(&signal(AlertStatus::Resolved, Some(T0)), Some(&open)),
+            Action::Stale
+        );
+        assert_eq!(
+            decide(
+                &signal(AlertStatus::Resolved, Some(T1)),
+                Some(&stored(false, Some(T1)))
+            ),
             Action::NothingToResolve
         );
-        assert_eq!(decide(&signal(AlertStatus::Resolved, None), None), Action::NothingToResolve);
+        assert_eq!(
+            decide(&signal(AlertStatus::Resolved, None), None),
+            Action::NothingToResolve
+        );
     }
 }

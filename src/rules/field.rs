@@ -165,7 +165,9 @@ mod tests {
 
     #[test]
     fn template_renders_holes_and_refuses_partial_text() {
-        let f = field(FieldSpec::One("{{ $.check.name }} caído: {{$.message}}".into()));
+        let f = field(FieldSpec::One(
+            "{{ $.check.name }} caído: {{$.message}}".into(),
+        ));
         let full = json!({"check": {"name": "Portal"}, "message": "timeout"});
         assert_eq!(f.eval(&full), Some("Portal caído: timeout".into()));
         assert_eq!(f.eval(&json!({"message": "timeout"})), None);
@@ -173,7 +175,10 @@ mod tests {
 
     #[test]
     fn literal_text_is_a_constant() {
-        assert_eq!(field(FieldSpec::One("critical".into())).eval(&json!({})), Some("critical".into()));
+        assert_eq!(
+            field(FieldSpec::One("critical".into())).eval(&json!({})),
+            Some("critical".into())
+        );
     }
 
     #[test]

@@ -189,7 +189,8 @@ fn load_file(file: &FsPath) -> Result<SourceRules, RuleFileError> {
             )
         })?
         .to_owned();
-    let text = std::fs::read_to_string(file).map_err(|e| fail(None, format!("cannot read: {e}")))?;
+    let text =
+        std::fs::read_to_string(file).map_err(|e| fail(None, format!("cannot read: {e}")))?;
     let spec: spec::RuleFileSpec = serde_norway::from_str(&text)
         .map_err(|e| fail(e.location().map(|l| l.line()), e.to_string()))?;
     if spec.rules.is_empty() {

@@ -91,7 +91,12 @@ impl Rule {
                 .map(|s| Field::compile(&super::spec::FieldSpec::One(s.clone())))
                 .collect::<Result<_, _>>()
                 .map_err(ctx("ci"))?,
-            labels: spec.labels.as_ref().map(MapRule::compile).transpose().map_err(ctx("labels"))?,
+            labels: spec
+                .labels
+                .as_ref()
+                .map(MapRule::compile)
+                .transpose()
+                .map_err(ctx("labels"))?,
             annotations: spec
                 .annotations
                 .as_ref()
@@ -99,7 +104,10 @@ impl Rule {
                 .transpose()
                 .map_err(ctx("annotations"))?,
             fingerprint: FingerprintRule::compile(&spec.fingerprint).map_err(ctx("fingerprint"))?,
-            incident: spec.incident.as_ref().map(|i| (i.min_severity, i.auto_resolve)),
+            incident: spec
+                .incident
+                .as_ref()
+                .map(|i| (i.min_severity, i.auto_resolve)),
         })
     }
 
@@ -138,7 +146,11 @@ impl Rule {
             .summary
             .eval(alert)
             .ok_or_else(|| "summary is missing".to_owned())?;
-        let labels = self.labels.as_ref().map(|m| m.eval(alert)).unwrap_or_default();
+        let labels = self
+            .labels
+            .as_ref()
+            .map(|m| m.eval(alert))
+            .unwrap_or_default();
         let incident = match self.incident {
             Some((min, auto_resolve)) => IncidentPolicy {
                 opens: severity >= min,
@@ -185,15 +197,23 @@ fn ci_candidates(fields: &[Field], alert: &Value) -> Vec<String> {
     out
 }
 
-/// Go's zero time (`0001-01-01T00:00:00Z`, Alertmanager's "no end") means "not set".
-fn timestamp(field: Option<&Field>, alert: &Value, what: &str) -> Result<Option<Timestamp>, String> {
+/// Go's zero time (`0001-01-01T00:00:00Z`, Alertmanager's "no end") means "not set";
+/// so does anything before 1970.
+fn timestamp(
+    field: Option<&Field>,
+    alert: &Value,
+    what: &str,
+) -> Result<Option<Timestamp>, String> {
     let Some(text) = field.and_then(|f| f.eval(alert)) else {
         return Ok(None);
     };
     let ts: Timestamp = text
         .parse()
         .map_err(|e| format!("{what} `{text}` is not an RFC 3339 time: {e}"))?;
-    Ok((ts.as_second() > Timestamp::UNIX_EPOCH.as_second()).then_some(ts))
+    // Stored times have millisecond precision; truncating here keeps comparisons between
+    // a payload and what was stored from an earlier copy of it exact.
+    let ts = Timestamp::from_millisecond(ts.as_millisecond()).unwrap_or(ts);
+    Ok((ts > Timestamp::UNIX_EPOCH).then_some(ts))
 }
 
 impl Condition {
@@ -210,10 +230,9 @@ impl Condition {
             (None, _) => Err(format!("`{}` is missing", self.path.source())),
             (Some(_), None) => Ok(()),
             (Some(v), Some(want)) if loosely_equal(v, want) => Ok(()),
-            (Some(v), Some(want)) => Err(format!(
-                "`{}` is {v}, expected {want}",
-                self.path.source()
-            )),
+            (Some(v), Some(want)) => {
+                Err(format!("`{}` is {v}, expected {want}", self.path.source()))
+            }
         }
     }
 }

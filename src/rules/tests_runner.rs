@@ -45,7 +45,9 @@ fn run_one(source: &SourceRules, test: &super::spec::TestSpec) -> Result<(), Str
             if text.contains(fragment.as_str()) {
                 Ok(())
             } else {
-                Err(format!("expected an error containing `{fragment}`, got: {text}"))
+                Err(format!(
+                    "expected an error containing `{fragment}`, got: {text}"
+                ))
             }
         }
         (None, Some(_), Ok(evaluated)) => Err(format!(
@@ -60,7 +62,10 @@ fn run_one(source: &SourceRules, test: &super::spec::TestSpec) -> Result<(), Str
 fn load_payload(source: &SourceRules, test: &super::spec::TestSpec) -> Result<Value, String> {
     match (&test.payload, &test.input) {
         (Some(rel), None) => {
-            let base = source.file.parent().unwrap_or_else(|| std::path::Path::new("."));
+            let base = source
+                .file
+                .parent()
+                .unwrap_or_else(|| std::path::Path::new("."));
             let path = base.join(rel);
             let text = std::fs::read_to_string(&path)
                 .map_err(|e| format!("cannot read payload {}: {e}", path.display()))?;
@@ -97,7 +102,11 @@ fn compare_signals(expected: &[Value], actual: &[Value]) -> Result<(), String> {
 fn first_mismatch(want: &Value, got: &Value, at: String) -> Option<String> {
     match (want, got) {
         (Value::Object(w), Value::Object(g)) => w.iter().find_map(|(k, wv)| {
-            let path = if at.is_empty() { k.clone() } else { format!("{at}.{k}") };
+            let path = if at.is_empty() {
+                k.clone()
+            } else {
+                format!("{at}.{k}")
+            };
             match g.get(k) {
                 Some(gv) => first_mismatch(wv, gv, path),
                 None if wv.is_null() => None,
@@ -105,7 +114,11 @@ fn first_mismatch(want: &Value, got: &Value, at: String) -> Option<String> {
             }
         }),
         _ if want == got => None,
-        _ => Some(if at.is_empty() { "(signal)".to_owned() } else { at }),
+        _ => Some(if at.is_empty() {
+            "(signal)".to_owned()
+        } else {
+            at
+        }),
     }
 }
 
@@ -123,11 +136,17 @@ mod tests {
     #[test]
     fn expectations_are_subsets_of_objects() {
         let got = json!({"a": 1, "labels": {"x": "1", "y": "2"}});
-        assert_eq!(first_mismatch(&json!({"labels": {"x": "1"}}), &got, String::new()), None);
+        assert_eq!(
+            first_mismatch(&json!({"labels": {"x": "1"}}), &got, String::new()),
+            None
+        );
         assert_eq!(
             first_mismatch(&json!({"labels": {"x": "2"}}), &got, String::new()),
             Some("labels.x".to_owned())
         );
-        assert_eq!(first_mismatch(&json!({"b": 1}), &got, String::new()), Some("b".to_owned()));
+        assert_eq!(
+            first_mismatch(&json!({"b": 1}), &got, String::new()),
+            Some("b".to_owned())
+        );
     }
 }

@@ -174,7 +174,10 @@ pub async fn resolve(
 }
 
 /// How many events of this incident are still open.
-pub async fn open_count_for_incident(conn: &mut AnyConnection, incident_id: &str) -> StoreResult<i64> {
+pub async fn open_count_for_incident(
+    conn: &mut AnyConnection,
+    incident_id: &str,
+) -> StoreResult<i64> {
     let (count,): (i64,) = sqlx::query_as(
         "SELECT COUNT(*) FROM incident_events ie JOIN events e ON e.id = ie.event_id \
          WHERE ie.incident_id = $1 AND e.status = 'open'",
@@ -240,7 +243,10 @@ pub async fn for_incident(pool: &sqlx::AnyPool, incident_id: &str) -> StoreResul
         "SELECT {COLUMNS} FROM events e JOIN incident_events l ON l.event_id = e.id \
          WHERE l.incident_id = $1 ORDER BY e.id DESC"
     );
-    Ok(sqlx::query_as(&sql).bind(incident_id).fetch_all(pool).await?)
+    Ok(sqlx::query_as(&sql)
+        .bind(incident_id)
+        .fetch_all(pool)
+        .await?)
 }
 
 /// Records the first acknowledgement; later ones change nothing. False if no such event.

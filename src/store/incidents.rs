@@ -48,7 +48,12 @@ pub async fn open_for(
     Ok(row.map(|(id,)| id))
 }
 
-pub async fn insert(conn: &mut AnyConnection, id: &str, signal: &Signal, now: i64) -> StoreResult<()> {
+pub async fn insert(
+    conn: &mut AnyConnection,
+    id: &str,
+    signal: &Signal,
+    now: i64,
+) -> StoreResult<()> {
     sqlx::query(
         "INSERT INTO incidents (id, source, fingerprint, status, severity, summary, description, \
            opened_at, updated_at, last_seen, event_count, alert_count) \
@@ -78,11 +83,11 @@ pub async fn link_event(
         "INSERT INTO incident_events (incident_id, event_id, linked_at) VALUES ($1, $2, $3) \
          ON CONFLICT (incident_id, event_id) DO NOTHING",
     )
-        .bind(incident_id)
-        .bind(event_id)
-        .bind(now)
-        .execute(&mut *conn)
-        .await?;
+    .bind(incident_id)
+    .bind(event_id)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
     sqlx::query(
         "UPDATE incidents SET event_count = event_count + 1, alert_count = alert_count + 1, \
            last_seen = $2, updated_at = $2, severity = $3, summary = $4, alerts_cleared_at = NULL \
@@ -130,7 +135,11 @@ pub async fn alerts_cleared(
              WHERE id = $1 AND status NOT IN {INCIDENT_TERMINAL}"
         )
     };
-    let done = sqlx::query(&sql).bind(incident_id).bind(now).execute(&mut *conn).await?;
+    let done = sqlx::query(&sql)
+        .bind(incident_id)
+        .bind(now)
+        .execute(&mut *conn)
+        .await?;
     Ok(auto_resolve && done.rows_affected() > 0)
 }
 
@@ -166,7 +175,11 @@ pub async fn list(pool: &sqlx::AnyPool, q: &IncidentQuery) -> StoreResult<Vec<In
         filter.sql(),
         filter.next_placeholder()
     );
-    Ok(filter.bind(sqlx::query_as(&sql)).bind(q.limit).fetch_all(pool).await?)
+    Ok(filter
+        .bind(sqlx::query_as(&sql))
+        .bind(q.limit)
+        .fetch_all(pool)
+        .await?)
 }
 
 pub async fn get(pool: &sqlx::AnyPool, id: &str) -> StoreResult<Option<IncidentRow>> {

@@ -116,7 +116,10 @@ impl Store {
 }
 
 /// Decodes a JSON text column written by this crate.
-pub(crate) fn json_column<T: serde::de::DeserializeOwned>(text: &str, column: &str) -> StoreResult<T> {
+pub(crate) fn json_column<T: serde::de::DeserializeOwned>(
+    text: &str,
+    column: &str,
+) -> StoreResult<T> {
     serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("column {column}: {e}")))
 }
 

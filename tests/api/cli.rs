@@ -1,0 +1,207 @@
+//! The `vigia` binary as an operator uses it.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use crate::helpers::repo_path;
+
+fn vigia(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_vigia"))
+        .args(args)
+        .current_dir(dir)
+        .env_remove("VIGIA_CONFIG")
+        .output()
+        .expect("vigia runs")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// A scratch working directory holding a copy of the shipped rules.
+fn workdir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("dir");
+    let rules = dir.path().join("rules");
+    std::fs::create_dir_all(rules.join("testdata/alertmanager")).expect("mkdir");
+    std::fs::create_dir_all(rules.join("testdata/uptime")).expect("mkdir");
+    for rel in [
+        "alertmanager.yaml",
+        "uptime.yaml",
+        "testdata/alertmanager/group-firing.json",
+        "testdata/alertmanager/group-one-resolved.json",
+        "testdata/alertmanager/instance-down-firing.json",
+        "testdata/alertmanager/instance-down-resolved.json",
+        "testdata/uptime/uptime-probe.json",
+        "testdata/uptime/uptime-probe-recovered.json",
+    ] {
+        std::fs::copy(repo_path("rules").join(rel), rules.join(rel)).expect("copy");
+    }
+    dir
+}
+
+#[test]
+fn help_explains_every_command() {
+    let out = vigia(Path::new("."), &["--help"]);
+    assert!(out.status.success());
+    let help = text(&out.stdout);
+    for command in ["serve", "migrate", "rules", "token"] {
+        assert!(help.contains(command), "{help}");
+    }
+    let rules_help = text(&vigia(Path::new("."), &["rules", "--help"]).stdout);
+    assert!(
+        rules_help.contains("check") && rules_help.contains("test"),
+        "{rules_help}"
+    );
+}
+
+#[test]
+fn rules_check_passes_on_the_shipped_rules_and_fails_with_location_on_broken_ones() {
+    let dir = workdir();
+    let ok = vigia(dir.path(), &["rules", "check"]);
+    assert!(ok.status.success(), "{}", text(&ok.stderr));
+    assert!(text(&ok.stdout).contains("2 rule file(s) compiled"));
+
+    std::fs::write(
+        dir.path().join("rules/uptime.yaml"),
+        "rules:\n  - name: x\n    alerts: $[\n",
+    )
+    .expect("write");
+    let bad = vigia(dir.path(), &["rules", "check"]);
+    assert!(!bad.status.success());
+    let err = text(&bad.stderr);
+    assert!(err.contains("uptime.yaml:"), "{err}");
+}
+
+#[test]
+fn rules_test_prints_the_signals_and_the_matching_rule_without_storing() {
+    let dir = workdir();
+    let out = vigia(
+        dir.path(),
+        &[
+            "rules",
+            "test",
+            "alertmanager",
+            "rules/testdata/alertmanager/group-firing.json",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let printed: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON output");
+    assert_eq!(printed["rule"], "alertmanager-v4");
+    assert_eq!(printed["signals"].as_array().expect("signals").len(), 3);
+    assert!(!dir.path().join("vigia.db").exists(), "nothing stored");
+
+    let out = vigia(
+        dir.path(),
+        &[
+            "rules",
+            "test",
+            "alertmanager",
+            "rules/testdata/uptime/uptime-probe.json",
+        ],
+    );
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("no rule of source `alertmanager` matches"));
+}
+
+#[test]
+fn a_bad_configuration_key_is_named() {
+    let dir = workdir();
+    std::fs::write(
+        dir.path().join("vigia.toml"),
+        "[server]\nlisten = \"127.0.0.1:0\"\nbody_limt = 5\n",
+    )
+    .expect("write");
+    let out = vigia(dir.path(), &["--config", "vigia.toml", "rules", "check"]);
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert!(err.contains("body_limt"), "{err}");
+}
+
+#[test]
+fn token_create_prints_a_token_once_and_stores_only_its_hash() {
+    let dir = workdir();
+    let out = vigia(
+        dir.path(),
+        &["token", "create", "--name", "am-prod", "--role", "monitor"],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let token = text(&out.stdout).trim().to_owned();
+    assert!(token.starts_with("vga_") && token.len() > 40, "{token}");
+    let db = std::fs::read(dir.path().join("vigia.db")).expect("database created");
+    let hay = String::from_utf8_lossy(&db);
+    assert!(!hay.contains(&token), "the clear token is never stored");
+    let bad = vigia(
+        dir.path(),
+        &["token", "create", "--name", "x", "--role", "overlord"],
+    );
+    assert!(!bad.status.success());
+    assert!(text(&bad.stderr).contains("overlord"));
+}
+
+/// A bare `vigia serve` in a fresh directory creates `vigia.db`, serves, reloads rules on
+/// SIGHUP (keeping the old ones when the new are broken) and exits 0 on SIGTERM.
+#[test]
+fn serve_runs_on_a_fresh_directory_and_stops_cleanly_on_sigterm() {
+    let dir = workdir();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_vigia"))
+        .arg("serve")
+        .current_dir(dir.path())
+        .env_remove("VIGIA_CONFIG")
+        .env("VIGIA_SERVER__LISTEN", "127.0.0.1:0")
+        .env("VIGIA_LOG__FORMAT", "json")
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("starts");
+    let mut logs = BufReader::new(child.stderr.take().expect("stderr")).lines();
+    let address = logs
+        .by_ref()
+        .map_while(Result::ok)
+        .find_map(|line| {
+            let v: serde_json::Value = serde_json::from_str(&line).ok()?;
+            v["fields"]["address"].as_str().map(str::to_owned)
+        })
+        .expect("logs its address");
+    assert!(dir.path().join("vigia.db").exists());
+    let health = std::net::TcpStream::connect(&address);
+    assert!(health.is_ok(), "listening on {address}");
+
+    std::fs::write(dir.path().join("rules/uptime.yaml"), "rules: [").expect("break rules");
+    signal(child.id(), "-HUP");
+    let refused = logs
+        .by_ref()
+        .map_while(Result::ok)
+        .find(|l| l.contains("rules reload refused"));
+    assert!(refused.is_some(), "the reload failure is logged");
+    assert!(
+        std::net::TcpStream::connect(&address).is_ok(),
+        "still serving after a bad reload"
+    );
+
+    signal(child.id(), "-TERM");
+    let status = wait_with_timeout(&mut child, Duration::from_secs(20));
+    assert!(status.success(), "exit status {status:?}");
+}
+
+fn signal(pid: u32, sig: &str) {
+    let ok = Command::new("kill")
+        .args([sig, &pid.to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(ok.success());
+}
+
+fn wait_with_timeout(child: &mut std::process::Child, limit: Duration) -> std::process::ExitStatus {
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            return status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("vigia did not exit within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}

@@ -1,0 +1,333 @@
+//! Every error answer is an RFC 9457 problem, and nothing accepted earlier is lost.
+
+use reqwest::{Method, Response};
+use serde_json::Value;
+
+use crate::helpers::{fixture, spawn_app, spawn_app_with, Backend};
+use crate::on_both_stores;
+
+on_both_stores!(
+    malformed_json_is_a_400_with_the_parsers_position,
+    a_wrong_content_type_is_a_415,
+    an_unknown_source_is_a_404,
+    a_payload_that_matches_no_rule_is_a_422_naming_the_source_and_why,
+    missing_or_invalid_tokens_are_401_and_wrong_roles_403,
+    a_body_over_the_limit_is_a_413,
+    a_bad_request_loses_nothing_already_accepted,
+    a_database_failure_is_a_503_and_the_alert_is_not_half_stored,
+    unknown_endpoints_and_methods_are_problems_too,
+    bad_listing_parameters_are_400,
+);
+
+/// Asserts a problem-details answer and returns its body.
+async fn problem(resp: Response, status: u16, code: &str) -> Value {
+    assert_eq!(resp.status().as_u16(), status);
+    let content_type = resp.headers()["content-type"]
+        .to_str()
+        .expect("header")
+        .to_owned();
+    assert_eq!(content_type, "application/problem+json");
+    let body: Value = resp.json().await.expect("problem body");
+    assert_eq!(body["status"], status);
+    assert_eq!(body["code"], code);
+    assert_eq!(body["type"], format!("urn:vigia:problem:{code}"));
+    assert!(body["title"].is_string() && body["detail"].is_string());
+    body
+}
+
+async fn malformed_json_is_a_400_with_the_parsers_position(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let resp = app
+        .send(
+            Method::POST,
+            "/api/v1/ingest/alertmanager",
+            Some("{\n  \"version\": \"4\",\n  \"alerts\": [tru"),
+            Some(&app.monitor_token),
+        )
+        .await;
+    let body = problem(resp, 400, "malformed_json").await;
+    let detail = body["detail"].as_str().expect("detail");
+    assert!(detail.contains("line 3, column"), "{detail}");
+}
+
+async fn a_wrong_content_type_is_a_415(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let resp = app
+        .client
+        .post(format!("{}/api/v1/ingest/alertmanager", app.base))
+        .bearer_auth(&app.monitor_token)
+        .header("content-type", "text/plain")
+        .body(fixture("alertmanager/group-firing.json"))
+        .send()
+        .await
+        .expect("sent");
+    let body = problem(resp, 415, "unsupported_media_type").await;
+    assert!(body["detail"]
+        .as_str()
+        .expect("detail")
+        .contains("text/plain"));
+}
+
+async fn an_unknown_source_is_a_404(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let resp = app
+        .send(
+            Method::POST,
+            "/api/v1/ingest/zabbix",
+            Some("{}"),
+            Some(&app.monitor_token),
+        )
+        .await;
+    let body = problem(resp, 404, "not_found").await;
+    assert!(body["detail"].as_str().expect("detail").contains("zabbix"));
+}
+
+async fn a_payload_that_matches_no_rule_is_a_422_naming_the_source_and_why(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let resp = app
+        .send(
+            Method::POST,
+            "/api/v1/ingest/alertmanager",
+            Some(r#"{"version":"3","alerts":[]}"#),
+            Some(&app.monitor_token),
+        )
+        .await;
+    let body = problem(resp, 422, "unprocessable_payload").await;
+    let detail = body["detail"].as_str().expect("detail");
+    assert!(
+        detail.contains("`alertmanager`") && detail.contains("$.version"),
+        "{detail}"
+    );
+    assert_eq!(body["errors"].as_array().expect("errors").len(), 1);
+
+    // A group where one alert cannot be read is refused whole, saying which alert.
+    let broken = fixture("alertmanager/group-firing.json")
+        .replace(",\"fingerprint\":\"a9a2e51bcbe19e32\"", "");
+    let resp = app
+        .send(
+            Method::POST,
+            "/api/v1/ingest/alertmanager",
+            Some(&broken),
+            Some(&app.monitor_token),
+        )
+        .await;
+    let body = problem(resp, 422, "unprocessable_payload").await;
+    assert_eq!(
+        body["errors"],
+        serde_json::json!(["alert #1: fingerprint field is missing"])
+    );
+    assert!(
+        app.events("").await.is_empty(),
+        "nothing of a refused payload is stored"
+    );
+}
+
+async fn missing_or_invalid_tokens_are_401_and_wrong_roles_403(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let group = fixture("alertmanager/group-firing.json");
+    let resp = app
+        .send(
+            Method::POST,
+            "/api/v1/ingest/alertmanager",
+            Some(&group),
+            None,
+        )
+        .await;
+    assert_eq!(resp.headers()["www-authenticate"], "Bearer");
+    problem(resp, 401, "unauthorized").await;
+    let resp = app
+        .send(
+            Method::POST,
+            "/api/v1/ingest/alertmanager",
+            Some(&group),
+            Some("vga_forged"),
+        )
+        .await;
+    problem(resp, 401, "unauthorized").await;
+    let resp = app.send(Method::GET, "/api/v1/events", None, None).await;
+    problem(resp, 401, "unauthorized").await;
+
+    // A source's token may send alerts but not read the desk's data.
+    let resp = app
+        .send(
+            Method::GET,
+            "/api/v1/incidents",
+            None,
+            Some(&app.monitor_token),
+        )
+        .await;
+    let body = problem(resp, 403, "forbidden").await;
+    assert!(body["detail"].as_str().expect("detail").contains("person"));
+    // The admin may send alerts by hand.
+    let resp = app
+        .send(
+            Method::POST,
+            "/api/v1/ingest/alertmanager",
+            Some(&group),
+            Some(&app.admin_token),
+        )
+        .await;
+    assert_eq!(resp.status(), 200);
+}
+
+async fn a_body_over_the_limit_is_a_413(backend: Backend) {
+    let app = spawn_app_with(backend, |c| c.server.body_limit = 2048).await;
+    let mut payload: Value =
+        serde_json::from_str(&fixture("alertmanager/instance-down-firing.json")).expect("json");
+    payload["padding"] = "x".repeat(4096).into();
+    let resp = app
+        .send(
+            Method::POST,
+            "/api/v1/ingest/alertmanager",
+            Some(&payload.to_string()),
+            Some(&app.monitor_token),
+        )
+        .await;
+    let body = problem(resp, 413, "payload_too_large").await;
+    assert!(body["detail"].as_str().expect("detail").contains("2048"));
+    // Under the limit, the same alert is accepted.
+    app.ingest(
+        "alertmanager",
+        &fixture("alertmanager/instance-down-firing.json"),
+    )
+    .await;
+}
+
+async fn a_bad_request_loses_nothing_already_accepted(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.ingest("alertmanager", &fixture("alertmanager/group-firing.json"))
+        .await;
+    let before = app.events("").await;
+    for bad in [
+        "{",
+        r#"{"version":"4","alerts":[{"status":"firing"}]}"#,
+        "[]",
+    ] {
+        let resp = app
+            .send(
+                Method::POST,
+                "/api/v1/ingest/alertmanager",
+                Some(bad),
+                Some(&app.monitor_token),
+            )
+            .await;
+        assert!(resp.status().is_client_error(), "{bad}");
+    }
+    assert_eq!(app.events("").await, before);
+    assert_eq!(app.incidents("").await.len(), 2);
+}
+
+async fn a_database_failure_is_a_503_and_the_alert_is_not_half_stored(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.ingest(
+        "alertmanager",
+        &fixture("alertmanager/instance-down-firing.json"),
+    )
+    .await;
+    // Fault: linking an event to its incident fails, after the raw payload and the
+    // event rows were written in the same transaction.
+    let (inject, repair): (&[&str], &str) = match backend {
+        Backend::Sqlite => (
+            &[
+                "CREATE TRIGGER fail_links BEFORE INSERT ON incident_events \
+               BEGIN SELECT RAISE(ABORT, 'injected fault'); END",
+            ],
+            "DROP TRIGGER fail_links",
+        ),
+        Backend::Postgres => (
+            &[
+                "CREATE FUNCTION fail_links() RETURNS trigger LANGUAGE plpgsql \
+                 AS $$ BEGIN RAISE EXCEPTION 'injected fault'; END $$",
+                "CREATE TRIGGER fail_links BEFORE INSERT ON incident_events \
+                 FOR EACH ROW EXECUTE FUNCTION fail_links()",
+            ],
+            "DROP TRIGGER fail_links ON incident_events",
+        ),
+    };
+    for sql in inject {
+        sqlx::query(sql)
+            .execute(app.pool())
+            .await
+            .expect("inject fault");
+    }
+    let resp = app
+        .send(
+            Method::POST,
+            "/api/v1/ingest/alertmanager",
+            Some(&fixture("alertmanager/group-firing.json")),
+            Some(&app.monitor_token),
+        )
+        .await;
+    assert_eq!(resp.headers()["retry-after"], "1");
+    problem(resp, 503, "unavailable").await;
+    sqlx::query(repair)
+        .execute(app.pool())
+        .await
+        .expect("repair");
+    let (raw,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM raw_alerts")
+        .fetch_one(app.pool())
+        .await
+        .expect("count");
+    assert_eq!(raw, 1, "the failed payload left no raw copy");
+    assert_eq!(app.events("").await.len(), 1, "and no events");
+    // Alertmanager retries a 5xx: once the store is healthy the retry goes through.
+    app.ingest("alertmanager", &fixture("alertmanager/group-firing.json"))
+        .await;
+    assert_eq!(app.events("").await.len(), 4);
+}
+
+async fn unknown_endpoints_and_methods_are_problems_too(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let resp = app
+        .send(
+            Method::GET,
+            "/api/v1/nothing-here",
+            None,
+            Some(&app.admin_token),
+        )
+        .await;
+    problem(resp, 404, "not_found").await;
+    let resp = app
+        .send(
+            Method::DELETE,
+            "/api/v1/events",
+            None,
+            Some(&app.admin_token),
+        )
+        .await;
+    problem(resp, 405, "method_not_allowed").await;
+    let resp = app
+        .send(
+            Method::GET,
+            "/api/v1/events/evt_missing",
+            None,
+            Some(&app.admin_token),
+        )
+        .await;
+    let body = problem(resp, 404, "not_found").await;
+    assert!(body["detail"]
+        .as_str()
+        .expect("detail")
+        .contains("evt_missing"));
+}
+
+async fn bad_listing_parameters_are_400(backend: Backend) {
+    let app = spawn_app(backend).await;
+    for query in [
+        "?severity=urgent",
+        "?status=sleeping",
+        "?since=yesterday",
+        "?limit=0",
+        "?limit=501",
+    ] {
+        let resp = app
+            .send(
+                Method::GET,
+                &format!("/api/v1/events{query}"),
+                None,
+                Some(&app.admin_token),
+            )
+            .await;
+        problem(resp, 400, "bad_request").await;
+    }
+}

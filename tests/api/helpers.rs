@@ -1,0 +1,246 @@
+//! Test harness: spawn the app on a random port with a fresh SQLite file, or a fresh
+//! PostgreSQL database when `TEST_DATABASE_URL` is set; clean up on drop.
+
+use std::path::{Path, PathBuf};
+
+use reqwest::{Method, Response};
+use serde_json::Value;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use vigia::app::App;
+use vigia::auth::{create_token, Role};
+use vigia::config::Config;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Runs one test body against SQLite, and against PostgreSQL when configured.
+#[macro_export]
+macro_rules! on_both_stores {
+    ($($test:ident),+ $(,)?) => {
+        $(
+            mod $test {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    super::$test($crate::helpers::Backend::Sqlite).await;
+                }
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    if $crate::helpers::postgres_url().is_none() {
+                        eprintln!("TEST_DATABASE_URL is not set; PostgreSQL run skipped");
+                        return;
+                    }
+                    super::$test($crate::helpers::Backend::Postgres).await;
+                }
+            }
+        )+
+    };
+}
+
+pub fn postgres_url() -> Option<String> {
+    std::env::var("TEST_DATABASE_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+}
+
+pub fn repo_path(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
+}
+
+/// A payload fixture from `rules/testdata/` (copies of `../shared/fixtures`).
+pub fn fixture(rel: &str) -> String {
+    let path = repo_path("rules/testdata").join(rel);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("fixture {}: {e}", path.display()))
+}
+
+pub struct TestApp {
+    pub base: String,
+    pub client: reqwest::Client,
+    pub monitor_token: String,
+    pub admin_token: String,
+    pub state: vigia::api::AppState,
+    pub database_url: String,
+    _dir: tempfile::TempDir,
+    shutdown: CancellationToken,
+    server: Option<JoinHandle<Result<(), vigia::app::AppError>>>,
+    pg_database: Option<(String, String)>,
+}
+
+pub async fn spawn_app(backend: Backend) -> TestApp {
+    spawn_app_with(backend, |_| {}).await
+}
+
+pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut Config)) -> TestApp {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut config = Config::default();
+    config.rules.dir = repo_path("rules");
+    config.server.listen = "127.0.0.1:0".parse().expect("address");
+    let pg_database = match backend {
+        Backend::Sqlite => {
+            config.database.url = format!("sqlite://{}", dir.path().join("vigia.db").display());
+            None
+        }
+        Backend::Postgres => {
+            let admin = postgres_url().expect("TEST_DATABASE_URL");
+            let name = format!(
+                "vigia_test_{}",
+                ulid::Ulid::new().to_string().to_lowercase()
+            );
+            pg_admin(&admin, &format!("CREATE DATABASE {name}")).await;
+            config.database.url = replace_database(&admin, &name);
+            Some((admin, name))
+        }
+    };
+    adjust(&mut config);
+    let listener = tokio::net::TcpListener::bind(config.server.listen)
+        .await
+        .expect("bind");
+    let app = App::build(&config, listener).await.expect("app builds");
+    let addr = app.local_addr().expect("address");
+    let state = app.state().clone();
+    let monitor_token = create_token(&state.store, "alertmanager-test", Role::Monitor)
+        .await
+        .expect("token");
+    let admin_token = create_token(&state.store, "admin.mesa", Role::Admin)
+        .await
+        .expect("token");
+    let shutdown = CancellationToken::new();
+    let server = tokio::spawn(app.run_until_stopped(shutdown.clone()));
+    TestApp {
+        base: format!("http://{addr}"),
+        client: reqwest::Client::new(),
+        monitor_token,
+        admin_token,
+        state,
+        database_url: config.database.url.clone(),
+        _dir: dir,
+        shutdown,
+        server: Some(server),
+        pg_database,
+    }
+}
+
+fn replace_database(url: &str, name: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, format!("?{q}")),
+        None => (url, String::new()),
+    };
+    let prefix = base.rsplit_once('/').map(|(p, _)| p).unwrap_or(base);
+    format!("{prefix}/{name}{query}")
+}
+
+async fn pg_admin(url: &str, sql: &str) {
+    use sqlx::Connection;
+    let mut conn = sqlx::PgConnection::connect(url)
+        .await
+        .expect("PostgreSQL reachable");
+    sqlx::raw_sql(sql)
+        .execute(&mut conn)
+        .await
+        .expect("admin statement");
+}
+
+impl TestApp {
+    /// One request helper for every call: method, path, optional JSON body, token.
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&str>,
+        token: Option<&str>,
+    ) -> Response {
+        let mut req = self.client.request(method, format!("{}{path}", self.base));
+        if let Some(token) = token {
+            req = req.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            req = req
+                .header("content-type", "application/json")
+                .body(body.to_owned());
+        }
+        req.send().await.expect("request sent")
+    }
+
+    /// Posts a payload as the monitoring source and expects it accepted.
+    pub async fn ingest(&self, source: &str, body: &str) -> Value {
+        let resp = self
+            .send(
+                Method::POST,
+                &format!("/api/v1/ingest/{source}"),
+                Some(body),
+                Some(&self.monitor_token),
+            )
+            .await;
+        let status = resp.status();
+        let json: Value = resp.json().await.expect("JSON answer");
+        assert_eq!(status, 200, "ingest refused: {json}");
+        json
+    }
+
+    /// GET as the admin, expecting 200 and JSON.
+    pub async fn get(&self, path: &str) -> Value {
+        let resp = self
+            .send(Method::GET, path, None, Some(&self.admin_token))
+            .await;
+        let status = resp.status();
+        let json: Value = resp.json().await.expect("JSON answer");
+        assert_eq!(status, 200, "GET {path}: {json}");
+        json
+    }
+
+    pub async fn events(&self, query: &str) -> Vec<Value> {
+        items(self.get(&format!("/api/v1/events{query}")).await)
+    }
+
+    pub async fn incidents(&self, query: &str) -> Vec<Value> {
+        items(self.get(&format!("/api/v1/incidents{query}")).await)
+    }
+
+    pub fn pool(&self) -> &sqlx::AnyPool {
+        self.state.store.pool()
+    }
+
+    /// Stops the server gracefully and returns how it ended; the database stays until drop.
+    pub async fn stop(&mut self) -> Result<(), vigia::app::AppError> {
+        self.shutdown.cancel();
+        let server = self.server.take().expect("running");
+        server.await.expect("server task")
+    }
+}
+
+pub fn items(page: Value) -> Vec<Value> {
+    page["items"].as_array().cloned().unwrap_or_default()
+}
+
+/// The event of a fingerprint in a listing.
+pub fn by_fingerprint<'a>(events: &'a [Value], fingerprint: &str) -> &'a Value {
+    events
+        .iter()
+        .find(|e| e["fingerprint"] == fingerprint)
+        .unwrap_or_else(|| panic!("no event with fingerprint {fingerprint} in {events:?}"))
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+        if let Some((admin, name)) = self.pg_database.take() {
+            // Drop runs outside async context; a short-lived runtime on its own thread
+            // removes the database so no test leaves one behind.
+            let _ = std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build();
+                if let Ok(rt) = rt {
+                    rt.block_on(pg_admin(
+                        &admin,
+                        &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+                    ));
+                }
+            })
+            .join();
+        }
+    }
+}
