@@ -200,17 +200,16 @@ async fn write_job(
 ) -> StoreResult<Vec<AlertResult>> {
     let raw_id = ids::new(ids::RAW_ALERT);
     let now = to_millis(job.received_at);
-    raw_alerts::insert(
-        conn,
-        &raw_id,
-        &job.source,
-        &job.sender,
-        &job.rule,
-        job.signals.len(),
-        &job.payload,
-        now,
-    )
-    .await?;
+    let raw = raw_alerts::NewRawAlert {
+        id: &raw_id,
+        source: &job.source,
+        received_by: &job.sender,
+        rule: &job.rule,
+        alert_count: job.signals.len(),
+        payload: &job.payload,
+        received_at: now,
+    };
+    raw_alerts::insert(conn, &raw).await?;
     let mut results = Vec::with_capacity(job.signals.len());
     for signal in &job.signals {
         results.push(apply(conn, signal, &raw_id, now).await?);
