@@ -10,7 +10,7 @@ use super::paging::{ListParams, Page};
 use super::views::EventView;
 use super::{ApiError, ApiResult, AppState, Problem};
 use crate::domain::to_millis;
-use crate::store::events::{self, EventQuery};
+use crate::store::events;
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -33,21 +33,13 @@ async fn list_events(
     _who: Person,
     Query(params): Query<ListParams>,
 ) -> ApiResult<Json<Page<EventView>>> {
-    let l = params.validate(&["open", "resolved"])?;
-    let query = EventQuery {
-        status: l.status,
-        severity: l.severity,
-        source: l.source,
-        since: l.since,
-        before: l.before,
-        limit: l.limit + 1,
-    };
+    let query = params.validate(&["open", "resolved"])?;
     let rows = events::list(state.store.pool(), &query).await?;
     let views = rows
         .into_iter()
         .map(EventView::from_row)
         .collect::<Result<Vec<_>, _>>()?;
-    Ok(Json(Page::from_rows(views, l.limit, |e| e.id.clone())))
+    Ok(Json(Page::from_rows(views, &query, |e| e.id.clone())))
 }
 
 /// Read one event.

@@ -11,7 +11,7 @@ use super::views::{EventView, IncidentDetail, IncidentView};
 use super::{ApiError, ApiResult, AppState, Problem};
 use crate::domain::to_millis;
 use crate::store::events;
-use crate::store::incidents::{self, IncidentQuery};
+use crate::store::incidents;
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -34,18 +34,10 @@ async fn list_incidents(
     _who: Person,
     Query(params): Query<ListParams>,
 ) -> ApiResult<Json<Page<IncidentView>>> {
-    let l = params.validate(&["new", "resolved", "closed", "canceled"])?;
-    let query = IncidentQuery {
-        status: l.status,
-        severity: l.severity,
-        source: l.source,
-        since: l.since,
-        before: l.before,
-        limit: l.limit + 1,
-    };
+    let query = params.validate(&["new", "resolved", "closed", "canceled"])?;
     let rows = incidents::list(state.store.pool(), &query).await?;
     let views = rows.into_iter().map(IncidentView::from).collect();
-    Ok(Json(Page::from_rows(views, l.limit, |i| i.id.clone())))
+    Ok(Json(Page::from_rows(views, &query, |i| i.id.clone())))
 }
 
 /// Read one incident with its events.

@@ -5,6 +5,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::ApiError;
 use crate::domain::{to_millis, Severity};
+use crate::store::ListQuery;
 
 pub const DEFAULT_LIMIT: i64 = 50;
 pub const MAX_LIMIT: i64 = 500;
@@ -26,18 +27,10 @@ pub struct ListParams {
     pub limit: Option<i64>,
 }
 
-/// Validated listing parameters.
-pub struct Listing {
-    pub status: Option<String>,
-    pub severity: Option<String>,
-    pub source: Option<String>,
-    pub since: Option<i64>,
-    pub before: Option<String>,
-    pub limit: i64,
-}
-
 impl ListParams {
-    pub fn validate(self, statuses: &[&str]) -> Result<Listing, ApiError> {
+    /// Checks every parameter; the query fetches one row more than the page, to learn
+    /// whether another page follows.
+    pub fn validate(self, statuses: &[&str]) -> Result<ListQuery, ApiError> {
         if let Some(status) = &self.status {
             if !statuses.contains(&status.as_str()) {
                 return Err(ApiError::BadRequest(format!(
@@ -66,13 +59,13 @@ impl ListParams {
                 "`limit` must be between 1 and {MAX_LIMIT}"
             )));
         }
-        Ok(Listing {
+        Ok(ListQuery {
             status: self.status,
             severity: self.severity,
             source: self.source,
             since,
             before: self.cursor,
-            limit,
+            limit: limit + 1,
         })
     }
 }
@@ -86,10 +79,11 @@ pub struct Page<T> {
 }
 
 impl<T> Page<T> {
-    /// `rows` was fetched with `limit + 1` to learn whether another page exists.
-    pub fn from_rows(mut rows: Vec<T>, limit: i64, id: impl Fn(&T) -> String) -> Self {
-        let more = rows.len() as i64 > limit;
-        rows.truncate(usize::try_from(limit).unwrap_or(0));
+    /// `rows` came from a query made by [`ListParams::validate`], one longer than a page.
+    pub fn from_rows(mut rows: Vec<T>, query: &ListQuery, id: impl Fn(&T) -> String) -> Self {
+        let page = usize::try_from(query.limit - 1).unwrap_or(0);
+        let more = rows.len() > page;
+        rows.truncate(page);
         let next_cursor = more.then(|| rows.last().map(&id)).flatten();
         Page {
             items: rows,

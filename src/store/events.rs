@@ -2,7 +2,7 @@
 
 use sqlx::AnyConnection;
 
-use super::{json_column, Filter, FilterArg, StoreResult};
+use super::{json_column, ListQuery, StoreResult};
 use crate::domain::{from_millis, to_millis, Signal};
 use crate::pipeline::dedup::LatestEvent;
 
@@ -33,12 +33,12 @@ pub struct EventRow {
     pub incident_id: Option<String>,
 }
 
-/// Every column of `events` plus its current incident, for `SELECT … FROM events e`.
-const COLUMNS: &str = "e.id, e.source, e.fingerprint, e.rule, e.status, e.severity, e.summary, \
-    e.description, e.labels, e.annotations, e.ci_candidates, e.alert_count, e.first_seen, \
-    e.last_seen, e.starts_at, e.ends_at, e.resolved_at, e.previous_event_id, \
-    e.last_raw_alert_id, e.acked_at, e.acked_by, \
-    (SELECT ie.incident_id FROM incident_events ie WHERE ie.event_id = e.id \
+/// Every column of `events` plus its current incident, for `SELECT … FROM events t`.
+const COLUMNS: &str = "t.id, t.source, t.fingerprint, t.rule, t.status, t.severity, t.summary, \
+    t.description, t.labels, t.annotations, t.ci_candidates, t.alert_count, t.first_seen, \
+    t.last_seen, t.starts_at, t.ends_at, t.resolved_at, t.previous_event_id, \
+    t.last_raw_alert_id, t.acked_at, t.acked_by, \
+    (SELECT ie.incident_id FROM incident_events ie WHERE ie.event_id = t.id \
      ORDER BY ie.linked_at DESC LIMIT 1) AS incident_id";
 
 impl EventRow {
@@ -188,60 +188,26 @@ pub async fn open_count_for_incident(
     Ok(count)
 }
 
-/// Filters of the event listing; every field is optional.
-#[derive(Debug, Default, Clone)]
-pub struct EventQuery {
-    pub status: Option<String>,
-    pub severity: Option<String>,
-    pub source: Option<String>,
-    /// Only events seen at or after this time (ms).
-    pub since: Option<i64>,
-    /// Only events older than this id (the previous page's last id).
-    pub before: Option<String>,
-    pub limit: i64,
-}
-
 /// Newest first.
-pub async fn list(pool: &sqlx::AnyPool, q: &EventQuery) -> StoreResult<Vec<EventRow>> {
-    let mut filter = Filter::default();
-    if let Some(status) = &q.status {
-        filter.push("e.status = ?", FilterArg::Text(status.clone()));
-    }
-    if let Some(severity) = &q.severity {
-        filter.push("e.severity = ?", FilterArg::Text(severity.clone()));
-    }
-    if let Some(source) = &q.source {
-        filter.push("e.source = ?", FilterArg::Text(source.clone()));
-    }
-    if let Some(since) = q.since {
-        filter.push("e.last_seen >= ?", FilterArg::Int(since));
-    }
-    if let Some(before) = &q.before {
-        filter.push("e.id < ?", FilterArg::Text(before.clone()));
-    }
-    let sql = format!(
-        "SELECT {COLUMNS} FROM events e {} ORDER BY e.id DESC LIMIT {}",
-        filter.sql(),
-        filter.next_placeholder()
-    );
-    let rows = filter
+pub async fn list(pool: &sqlx::AnyPool, q: &ListQuery) -> StoreResult<Vec<EventRow>> {
+    let (sql, filter) = q.select(COLUMNS, "events", "last_seen");
+    Ok(filter
         .bind(sqlx::query_as(&sql))
         .bind(q.limit)
         .fetch_all(pool)
-        .await?;
-    Ok(rows)
+        .await?)
 }
 
 pub async fn get(pool: &sqlx::AnyPool, id: &str) -> StoreResult<Option<EventRow>> {
-    let sql = format!("SELECT {COLUMNS} FROM events e WHERE e.id = $1");
+    let sql = format!("SELECT {COLUMNS} FROM events t WHERE t.id = $1");
     Ok(sqlx::query_as(&sql).bind(id).fetch_optional(pool).await?)
 }
 
 /// The events of an incident, newest first.
 pub async fn for_incident(pool: &sqlx::AnyPool, incident_id: &str) -> StoreResult<Vec<EventRow>> {
     let sql = format!(
-        "SELECT {COLUMNS} FROM events e JOIN incident_events l ON l.event_id = e.id \
-         WHERE l.incident_id = $1 ORDER BY e.id DESC"
+        "SELECT {COLUMNS} FROM events t JOIN incident_events l ON l.event_id = t.id \
+         WHERE l.incident_id = $1 ORDER BY t.id DESC"
     );
     Ok(sqlx::query_as(&sql)
         .bind(incident_id)

@@ -2,7 +2,7 @@
 
 use sqlx::AnyConnection;
 
-use super::{Filter, FilterArg, StoreResult, INCIDENT_TERMINAL};
+use super::{ListQuery, StoreResult, INCIDENT_TERMINAL};
 use crate::domain::Signal;
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -143,38 +143,9 @@ pub async fn alerts_cleared(
     Ok(auto_resolve && done.rows_affected() > 0)
 }
 
-#[derive(Debug, Default, Clone)]
-pub struct IncidentQuery {
-    pub status: Option<String>,
-    pub severity: Option<String>,
-    pub source: Option<String>,
-    pub since: Option<i64>,
-    pub before: Option<String>,
-    pub limit: i64,
-}
-
-pub async fn list(pool: &sqlx::AnyPool, q: &IncidentQuery) -> StoreResult<Vec<IncidentRow>> {
-    let mut filter = Filter::default();
-    if let Some(status) = &q.status {
-        filter.push("status = ?", FilterArg::Text(status.clone()));
-    }
-    if let Some(severity) = &q.severity {
-        filter.push("severity = ?", FilterArg::Text(severity.clone()));
-    }
-    if let Some(source) = &q.source {
-        filter.push("source = ?", FilterArg::Text(source.clone()));
-    }
-    if let Some(since) = q.since {
-        filter.push("updated_at >= ?", FilterArg::Int(since));
-    }
-    if let Some(before) = &q.before {
-        filter.push("id < ?", FilterArg::Text(before.clone()));
-    }
-    let sql = format!(
-        "SELECT {COLUMNS} FROM incidents {} ORDER BY id DESC LIMIT {}",
-        filter.sql(),
-        filter.next_placeholder()
-    );
+/// Newest first.
+pub async fn list(pool: &sqlx::AnyPool, q: &ListQuery) -> StoreResult<Vec<IncidentRow>> {
+    let (sql, filter) = q.select(COLUMNS, "incidents", "updated_at");
     Ok(filter
         .bind(sqlx::query_as(&sql))
         .bind(q.limit)

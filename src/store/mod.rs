@@ -123,6 +123,51 @@ pub(crate) fn json_column<T: serde::de::DeserializeOwned>(
     serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("column {column}: {e}")))
 }
 
+/// Filters shared by the event and incident listings; every field is optional.
+#[derive(Debug, Default, Clone)]
+pub struct ListQuery {
+    pub status: Option<String>,
+    pub severity: Option<String>,
+    pub source: Option<String>,
+    /// Only items changed at or after this time (ms).
+    pub since: Option<i64>,
+    /// Only items older than this id (the previous page's last id).
+    pub before: Option<String>,
+    pub limit: i64,
+}
+
+impl ListQuery {
+    /// The `WHERE` clause over a table aliased `t`, whose change time is `changed`.
+    pub(crate) fn filter(&self, changed: &str) -> Filter {
+        let mut filter = Filter::default();
+        let text = |v: &Option<String>| v.clone().map(FilterArg::Text);
+        let clauses = [
+            ("t.status = ?".to_owned(), text(&self.status)),
+            ("t.severity = ?".to_owned(), text(&self.severity)),
+            ("t.source = ?".to_owned(), text(&self.source)),
+            (format!("t.{changed} >= ?"), self.since.map(FilterArg::Int)),
+            ("t.id < ?".to_owned(), text(&self.before)),
+        ];
+        for (clause, arg) in clauses {
+            if let Some(arg) = arg {
+                filter.push(&clause, arg);
+            }
+        }
+        filter
+    }
+
+    /// `SELECT {columns} FROM {table} t WHERE … ORDER BY t.id DESC LIMIT …`
+    pub(crate) fn select(&self, columns: &str, table: &str, changed: &str) -> (String, Filter) {
+        let filter = self.filter(changed);
+        let sql = format!(
+            "SELECT {columns} FROM {table} t {} ORDER BY t.id DESC LIMIT {}",
+            filter.sql(),
+            filter.next_placeholder()
+        );
+        (sql, filter)
+    }
+}
+
 /// Builds `WHERE` clauses with numbered placeholders, portable to both stores.
 #[derive(Default)]
 pub(crate) struct Filter {
