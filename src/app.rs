@@ -1,6 +1,7 @@
 //! Building and running the service: the store, the rules, the intake writer and the
 //! HTTP server, wired once. Takes an already-bound listener so tests can use port 0.
 
+use std::future::IntoFuture;
 use std::net::SocketAddr;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -100,9 +101,25 @@ impl App {
         }
         let store = state.store.clone();
         let router = api::router(state);
-        let served = axum::serve(listener, router)
-            .with_graceful_shutdown(shutdown.clone().cancelled_owned())
-            .await;
+        let mut server = tokio::spawn(
+            axum::serve(listener, router)
+                .with_graceful_shutdown(shutdown.clone().cancelled_owned())
+                .into_future(),
+        );
+        // After the stop signal, in-flight requests get `grace` to finish; then they are
+        // cut, and their callers (never told 2xx) retry.
+        let deadline = async {
+            shutdown.cancelled().await;
+            tokio::time::sleep(grace).await;
+        };
+        let served = tokio::select! {
+            joined = &mut server => joined.unwrap_or(Ok(())),
+            _ = deadline => {
+                warn!(?grace, "requests still in flight after the grace period; closing them");
+                server.abort();
+                Ok(())
+            }
+        };
         reload.abort();
         writer_stop.cancel();
         if tokio::time::timeout(grace, writer).await.is_err() {

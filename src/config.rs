@@ -26,7 +26,8 @@ pub struct ServerConfig {
     pub listen: SocketAddr,
     /// Largest request body accepted, in bytes.
     pub body_limit: usize,
-    /// Seconds to let in-flight requests finish on shutdown.
+    /// Seconds in-flight requests get to finish on shutdown, and then the intake writer
+    /// to drain its queue.
     pub shutdown_grace_secs: u64,
 }
 
@@ -134,7 +135,12 @@ pub enum ConfigError {
 impl Config {
     /// Loads defaults, then `file` if given, then the process environment.
     pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
-        Self::load_from(file, Env::prefixed("VIGIA_").split("__"))
+        // Only `VIGIA_SECTION__KEY` variables are settings: orchestrators add others with
+        // the same prefix (Kubernetes sets `VIGIA_PORT` for a Service named `vigia`).
+        let env = Env::prefixed("VIGIA_")
+            .filter(|key| key.as_str().contains("__"))
+            .split("__");
+        Self::load_from(file, env)
     }
 
     fn load_from(file: Option<&Path>, env: Env) -> Result<Self, ConfigError> {
@@ -145,8 +151,6 @@ impl Config {
             }
             figment = figment.merge(Toml::file_exact(path));
         }
-        // `VIGIA_CONFIG` names the file; it is not a setting itself.
-        let env = env.ignore(&["config"]);
         let config: Config = figment
             .merge(env)
             .extract()
@@ -252,6 +256,11 @@ mod tests {
             let err = Config::load(Some(Path::new("w.toml"))).expect_err("bad address refused");
             assert!(err.to_string().contains("server.listen"), "{err}");
 
+            jail.set_env("VIGIA_PORT", "tcp://10.0.0.1:8080");
+            assert!(
+                Config::load(None).is_ok(),
+                "non-setting VIGIA_ variables are ignored"
+            );
             jail.set_env("VIGIA_DATABASE__URL", "mysql://x");
             let err = Config::load(None).expect_err("bad scheme refused");
             assert!(err.to_string().contains("database.url"), "{err}");

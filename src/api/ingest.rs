@@ -15,7 +15,7 @@ use utoipa_axum::routes;
 use super::auth::Monitor;
 use super::{ApiError, ApiResult, AppState, Problem};
 use crate::ingest::{AlertResult, Submission};
-use crate::rules::Rejection;
+use crate::rules::{AlertError, Rejection, RuleSet};
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(ingest))
@@ -26,8 +26,10 @@ pub struct IngestResponse {
     pub source: String,
     /// The rule that read the payload.
     pub rule: String,
-    /// One entry per alert in the payload, in payload order.
+    /// One entry per stored alert, in payload order.
     pub alerts: Vec<AlertResult>,
+    /// Alerts of the payload that could not be read, and why; the others were stored.
+    pub refused: Vec<AlertError>,
 }
 
 /// Send alerts from a source. The body is read by the source's rule file; for
@@ -54,63 +56,97 @@ async fn ingest(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<(StatusCode, Json<IngestResponse>)> {
-    let received_at = jiff::Timestamp::now();
     let rules = state.rules();
-    let outcome = async {
-        let source_rules = rules.get(&source).ok_or_else(|| {
-            ApiError::NotFound(format!(
-                "no source `{source}`: there is no rules/{source}.yaml"
-            ))
-        })?;
-        check_content_type(&headers)?;
-        let body = body.map_err(|e| body_error(e, state.body_limit))?;
-        let payload: serde_json::Value =
-            serde_json::from_slice(&body).map_err(|e| ApiError::MalformedJson {
-                line: e.line(),
-                column: e.column(),
-                reason: e
-                    .to_string()
-                    .split(" at line ")
-                    .next()
-                    .unwrap_or_default()
-                    .to_owned(),
-            })?;
-        let evaluated = source_rules.evaluate(&payload).map_err(rejection)?;
-        // The raw payload is kept exactly as sent, for audit and replay.
-        let text = String::from_utf8_lossy(&body).into_owned();
-        let alerts = state
-            .intake
-            .submit(Submission {
-                source: source.clone(),
-                sender: who.name.clone(),
-                rule: evaluated.rule.clone(),
-                payload: text,
-                signals: evaluated.signals,
-                received_at,
-            })
-            .await?;
-        Ok(IngestResponse {
-            source: source.clone(),
-            rule: evaluated.rule,
-            alerts,
-        })
-    }
-    .await;
-    match outcome {
+    let request = Request {
+        received_at: jiff::Timestamp::now(),
+        sender: who.name,
+        headers,
+        body,
+    };
+    match accept(&state, &rules, &source, request).await {
         Ok(response) => Ok((StatusCode::OK, Json(response))),
         Err(e) => {
+            // Only known sources name a label: the set of label values stays bounded.
             let label = if rules.get(&source).is_some() {
                 source.as_str()
             } else {
                 "unknown"
             };
+            let reason = rejection_reason(&e);
             state
                 .metrics
                 .payloads_rejected
-                .with_label_values(&[label, rejection_reason(&e)])
+                .with_label_values(&[label, reason])
                 .inc();
             Err(e)
         }
+    }
+}
+
+struct Request {
+    received_at: jiff::Timestamp,
+    sender: String,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+}
+
+/// Reads the payload with the source's rules and waits for its alerts to be committed.
+async fn accept(
+    state: &AppState,
+    rules: &RuleSet,
+    source: &str,
+    request: Request,
+) -> ApiResult<IngestResponse> {
+    let source_rules = rules.get(source).ok_or_else(|| {
+        ApiError::NotFound(format!(
+            "no source `{source}`: there is no rules/{source}.yaml"
+        ))
+    })?;
+    check_content_type(&request.headers)?;
+    let body = request.body.map_err(|e| body_error(e, state.body_limit))?;
+    let payload: serde_json::Value = serde_json::from_slice(&body).map_err(malformed)?;
+    let evaluated = source_rules.evaluate(&payload).map_err(rejection)?;
+    let alerts = state
+        .intake
+        .submit(Submission {
+            source: source.to_owned(),
+            sender: request.sender,
+            rule: evaluated.rule.clone(),
+            // Kept exactly as sent, for audit and replay.
+            payload: String::from_utf8_lossy(&body).into_owned(),
+            signals: evaluated.signals,
+            received_at: request.received_at,
+        })
+        .await?;
+    if !evaluated.refused.is_empty() {
+        tracing::warn!(source, refused = ?evaluated.refused, "alerts of a payload could not be read");
+        let refused = u64::try_from(evaluated.refused.len()).unwrap_or(u64::MAX);
+        state
+            .metrics
+            .alerts_received
+            .with_label_values(&[source, "refused"])
+            .inc_by(refused);
+    }
+    Ok(IngestResponse {
+        source: source.to_owned(),
+        rule: evaluated.rule,
+        alerts,
+        refused: evaluated.refused,
+    })
+}
+
+fn malformed(e: serde_json::Error) -> ApiError {
+    // serde_json's message ends with " at line L column C"; the position is given apart.
+    let text = e.to_string();
+    let reason = text
+        .split(" at line ")
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    ApiError::MalformedJson {
+        line: e.line(),
+        column: e.column(),
+        reason,
     }
 }
 

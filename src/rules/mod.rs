@@ -19,7 +19,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::domain::Signal;
-pub use rule::{AlertError, Rule};
+pub use rule::{AlertError, Readout, Rule};
 pub use tests_runner::{run_tests, TestFailure};
 
 /// A rule-file problem: which file, which line (when known) and why.
@@ -79,6 +79,8 @@ pub enum Rejection {
 pub struct Evaluated {
     pub rule: String,
     pub signals: Vec<Signal>,
+    /// Alerts of the payload the rule could not read (the others were).
+    pub refused: Vec<AlertError>,
 }
 
 impl SourceRules {
@@ -90,9 +92,10 @@ impl SourceRules {
                 Ok(()) => {
                     return rule
                         .evaluate(&self.source, payload)
-                        .map(|signals| Evaluated {
+                        .map(|readout| Evaluated {
                             rule: rule.name.clone(),
-                            signals,
+                            signals: readout.signals,
+                            refused: readout.refused,
                         })
                         .map_err(|errors| Rejection::BadAlerts {
                             source_name: self.source.clone(),
@@ -109,14 +112,35 @@ impl SourceRules {
         })
     }
 
-    /// 1-based line of the first occurrence of `needle` in the file, for messages.
-    fn line_of(&self, needle: &str) -> Option<usize> {
-        line_of(&self.text, needle)
+    /// 1-based line of the test called `name`, for messages.
+    fn test_line(&self, name: &str) -> Option<usize> {
+        let tests_start = self
+            .text
+            .lines()
+            .position(|l| l.starts_with("tests:"))
+            .unwrap_or(0);
+        line_of_name(&self.text, name, tests_start)
     }
 }
 
-fn line_of(text: &str, needle: &str) -> Option<usize> {
-    text.lines().position(|l| l.contains(needle)).map(|i| i + 1)
+/// 1-based line, at or after `from` (0-based), of the list item `name: <name>` (bare or
+/// quoted, inline `- name:` or on its own line).
+fn line_of_name(text: &str, name: &str, from: usize) -> Option<usize> {
+    let wanted = [name.to_owned(), format!("\"{name}\""), format!("'{name}'")];
+    text.lines()
+        .enumerate()
+        .skip(from)
+        .find(|(_, line)| {
+            let item = line
+                .trim_start()
+                .trim_start_matches("- ")
+                .trim_start_matches('{')
+                .trim();
+            item.strip_prefix("name:")
+                .map(|rest| rest.split(',').next().unwrap_or(rest).trim())
+                .is_some_and(|value| wanted.iter().any(|w| w == value))
+        })
+        .map(|(i, _)| i + 1)
 }
 
 /// All sources' rules, by source name.
@@ -146,6 +170,11 @@ impl RuleSet {
         let mut errors = Vec::new();
         for file in files {
             match load_file(&file) {
+                Ok(rules) if sources.contains_key(&rules.source) => errors.push(RuleFileError {
+                    file: file.clone(),
+                    line: None,
+                    reason: format!("a second file for source `{}`; keep one", rules.source),
+                }),
                 Ok(rules) => {
                     sources.insert(rules.source.clone(), Arc::new(rules));
                 }
@@ -199,7 +228,7 @@ fn load_file(file: &FsPath) -> Result<SourceRules, RuleFileError> {
     let mut rules = Vec::with_capacity(spec.rules.len());
     for rule_spec in &spec.rules {
         let rule = Rule::compile(rule_spec).map_err(|reason| {
-            let line = line_of(&text, &format!("name: {}", rule_spec.name));
+            let line = line_of_name(&text, &rule_spec.name, 0);
             fail(line, reason)
         })?;
         rules.push(rule);
@@ -220,4 +249,24 @@ pub fn valid_source_name(name: &str) -> bool {
         && name
             .chars()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::line_of_name;
+
+    const TEXT: &str = "rules:\n  - name: fp num vs string\n  - name: fp num\ntests:\n  - { name: \"quoted\", input: {} }\n  - name: fp num\n";
+
+    #[test]
+    fn names_are_found_whole_not_as_prefixes() {
+        assert_eq!(line_of_name(TEXT, "fp num", 0), Some(3));
+        assert_eq!(line_of_name(TEXT, "fp num vs string", 0), Some(2));
+    }
+
+    #[test]
+    fn quoted_inline_names_and_later_sections_are_found() {
+        assert_eq!(line_of_name(TEXT, "quoted", 0), Some(5));
+        assert_eq!(line_of_name(TEXT, "fp num", 3), Some(6));
+        assert_eq!(line_of_name(TEXT, "absent", 0), None);
+    }
 }

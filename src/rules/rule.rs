@@ -55,10 +55,18 @@ enum FingerprintRule {
     Hash(Vec<Path>),
 }
 
+/// What a rule made of a payload: the signals, and the alerts it could not read.
+#[derive(Debug, Default)]
+pub struct Readout {
+    pub signals: Vec<Signal>,
+    pub refused: Vec<AlertError>,
+}
+
 /// Why a rule could not turn one alert of a payload into a signal.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, utoipa::ToSchema, thiserror::Error)]
 #[error("alert #{index}: {reason}")]
 pub struct AlertError {
+    /// Position of the alert in the payload, from 0.
     pub index: usize,
     pub reason: String,
 }
@@ -117,7 +125,10 @@ impl Rule {
     }
 
     /// Turns every alert the rule finds in the payload into a signal.
-    pub fn evaluate(&self, source: &str, payload: &Value) -> Result<Vec<Signal>, Vec<AlertError>> {
+    /// Turns every alert the rule finds in the payload into a signal. Alerts that cannot
+    /// be read are listed beside the signals; only when none can is the payload refused,
+    /// so one broken alert does not cost its whole group.
+    pub fn evaluate(&self, source: &str, payload: &Value) -> Result<Readout, Vec<AlertError>> {
         let alerts = self.alerts.select(payload);
         if alerts.is_empty() {
             return Err(vec![AlertError {
@@ -125,18 +136,17 @@ impl Rule {
                 reason: format!("no alerts found at `{}`", self.alerts.source()),
             }]);
         }
-        let (signals, errors): (Vec<_>, Vec<_>) = alerts
-            .into_iter()
-            .enumerate()
-            .map(|(index, alert)| {
-                self.signal(source, alert)
-                    .map_err(|reason| AlertError { index, reason })
-            })
-            .partition(Result::is_ok);
-        if errors.is_empty() {
-            Ok(signals.into_iter().filter_map(Result::ok).collect())
+        let mut readout = Readout::default();
+        for (index, alert) in alerts.into_iter().enumerate() {
+            match self.signal(source, alert) {
+                Ok(signal) => readout.signals.push(signal),
+                Err(reason) => readout.refused.push(AlertError { index, reason }),
+            }
+        }
+        if readout.signals.is_empty() {
+            Err(readout.refused)
         } else {
-            Err(errors.into_iter().filter_map(Result::err).collect())
+            Ok(readout)
         }
     }
 
@@ -207,13 +217,33 @@ fn timestamp(
     let Some(text) = field.and_then(|f| f.eval(alert)) else {
         return Ok(None);
     };
-    let ts: Timestamp = text
-        .parse()
-        .map_err(|e| format!("{what} `{text}` is not an RFC 3339 time: {e}"))?;
+    let ts = parse_time(&text)
+        .ok_or_else(|| format!("{what} `{text}` is neither an RFC 3339 time nor a Unix time"))?;
     // Stored times have millisecond precision; truncating here keeps comparisons between
     // a payload and what was stored from an earlier copy of it exact.
     let ts = Timestamp::from_millisecond(ts.as_millisecond()).unwrap_or(ts);
     Ok((ts > Timestamp::UNIX_EPOCH).then_some(ts))
+}
+
+/// RFC 3339 (any offset); a date-time without offset, taken as UTC; or Unix seconds
+/// (milliseconds when the number is too large to be seconds), as tools send all three.
+fn parse_time(text: &str) -> Option<Timestamp> {
+    if let Ok(ts) = text.parse::<Timestamp>() {
+        return Some(ts);
+    }
+    if let Ok(civil) = text.parse::<jiff::civil::DateTime>() {
+        return civil
+            .to_zoned(jiff::tz::TimeZone::UTC)
+            .ok()
+            .map(|z| z.timestamp());
+    }
+    let number: f64 = text.parse().ok()?;
+    let millis = if number.abs() < 1e11 {
+        number * 1000.0
+    } else {
+        number
+    };
+    Timestamp::from_millisecond(millis as i64).ok()
 }
 
 impl Condition {
@@ -336,7 +366,7 @@ impl FingerprintRule {
                     .iter()
                     .map(|p| canonical(p.first(alert).unwrap_or(&Value::Null)))
                     .collect();
-                if parts.iter().all(|p| p == "null") {
+                if parts.iter().all(String::is_empty) {
                     return Err("every fingerprint field is missing".to_owned());
                 }
                 let refs: Vec<&str> = parts.iter().map(String::as_str).collect();
@@ -346,6 +376,8 @@ impl FingerprintRule {
     }
 }
 
+/// A stable text form: object keys sorted, and scalars by their text, so `7714` and
+/// `"7714"` (tools are not consistent) give the same fingerprint.
 fn canonical(value: &Value) -> String {
     match value {
         Value::Object(obj) => {
@@ -361,7 +393,9 @@ fn canonical(value: &Value) -> String {
             let inner: Vec<String> = items.iter().map(canonical).collect();
             format!("[{}]", inner.join(","))
         }
-        other => other.to_string(),
+        other => scalar_text(other)
+            .map(|text| Value::String(text).to_string())
+            .unwrap_or_default(),
     }
 }
 
@@ -386,6 +420,21 @@ mod tests {
         let b = json!({"a": {"x": [1, "z"], "y": 2}, "b": 1});
         assert_eq!(canonical(&a), canonical(&b));
         assert_ne!(canonical(&a), canonical(&json!({"b": 2})));
+        assert_eq!(canonical(&json!(7714)), canonical(&json!("7714")));
+    }
+
+    #[test]
+    fn times_come_as_rfc3339_civil_utc_or_unix_numbers() {
+        let want: Timestamp = "2026-11-29T21:22:40Z".parse().expect("time");
+        for text in [
+            "2026-11-29T15:22:40-06:00",
+            "2026-11-29T21:22:40",
+            "1795987360",
+            "1795987360000",
+        ] {
+            assert_eq!(parse_time(text), Some(want), "{text}");
+        }
+        assert_eq!(parse_time("yesterday"), None);
     }
 
     #[test]

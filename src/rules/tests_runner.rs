@@ -18,7 +18,7 @@ pub fn run_tests(rules: &RuleSet) -> (usize, Vec<TestFailure>) {
                 Ok(()) => passed += 1,
                 Err(reason) => failures.push(RuleFileError {
                     file: source.file.clone(),
-                    line: source.line_of(&format!("name: {}", test.name)),
+                    line: source.test_line(&test.name),
                     reason: format!("test `{}`: {reason}", test.name),
                 }),
             }
@@ -28,34 +28,47 @@ pub fn run_tests(rules: &RuleSet) -> (usize, Vec<TestFailure>) {
 }
 
 fn run_one(source: &SourceRules, test: &super::spec::TestSpec) -> Result<(), String> {
+    if test.expect.is_none() && test.expect_error.is_none() {
+        return Err("set `expect`, `expect_error`, or both".to_owned());
+    }
     let payload = load_payload(source, test)?;
-    let outcome = source.evaluate(&payload);
-    match (&test.expect, &test.expect_error, outcome) {
-        (Some(expected), None, Ok(evaluated)) => {
-            let actual: Vec<Value> = evaluated
-                .signals
-                .iter()
-                .map(|s| serde_json::to_value(s).unwrap_or(Value::Null))
-                .collect();
-            compare_signals(expected, &actual)
-        }
-        (Some(_), None, Err(rejection)) => Err(format!("expected signals, got: {rejection}")),
-        (None, Some(fragment), Err(rejection)) => {
-            let text = rejection.to_string();
-            if text.contains(fragment.as_str()) {
-                Ok(())
-            } else {
-                Err(format!(
-                    "expected an error containing `{fragment}`, got: {text}"
-                ))
+    let evaluated = match source.evaluate(&payload) {
+        Ok(evaluated) => evaluated,
+        Err(rejection) => {
+            return match &test.expect_error {
+                Some(fragment) => contains(&rejection.to_string(), fragment),
+                None => Err(format!("expected signals, got: {rejection}")),
             }
         }
-        (None, Some(_), Ok(evaluated)) => Err(format!(
+    };
+    if let Some(expected) = &test.expect {
+        let actual: Vec<Value> = evaluated
+            .signals
+            .iter()
+            .map(|s| serde_json::to_value(s).unwrap_or(Value::Null))
+            .collect();
+        compare_signals(expected, &actual)?;
+    }
+    let refused: Vec<String> = evaluated.refused.iter().map(ToString::to_string).collect();
+    match (&test.expect_error, refused.is_empty()) {
+        (None, true) => Ok(()),
+        (None, false) => Err(format!("alerts were refused: {}", refused.join("; "))),
+        (Some(fragment), false) => contains(&refused.join("; "), fragment),
+        (Some(_), true) => Err(format!(
             "expected an error, got {} signal(s) from rule `{}`",
             evaluated.signals.len(),
             evaluated.rule
         )),
-        _ => Err("set exactly one of `expect` or `expect_error`".to_owned()),
+    }
+}
+
+fn contains(text: &str, fragment: &str) -> Result<(), String> {
+    if text.contains(fragment) {
+        Ok(())
+    } else {
+        Err(format!(
+            "expected an error containing `{fragment}`, got: {text}"
+        ))
     }
 }
 

@@ -103,7 +103,8 @@ pub async fn open(
          ON CONFLICT (source, fingerprint) WHERE status = 'open' DO UPDATE SET \
            alert_count = events.alert_count + 1, last_seen = excluded.last_seen, \
            severity = excluded.severity, summary = excluded.summary, \
-           description = excluded.description, annotations = excluded.annotations, \
+           description = excluded.description, labels = excluded.labels, \
+           annotations = excluded.annotations, ci_candidates = excluded.ci_candidates, \
            last_raw_alert_id = excluded.last_raw_alert_id \
          RETURNING id",
     )
@@ -127,7 +128,8 @@ pub async fn open(
     Ok(held_id)
 }
 
-/// Counts a repeat of the open event and refreshes what the tool says about it now.
+/// Counts a repeat of the open event and refreshes what the tool says about it now
+/// (severity, texts, labels, annotations, CI candidates).
 pub async fn repeat(
     conn: &mut AnyConnection,
     id: &str,
@@ -137,7 +139,8 @@ pub async fn repeat(
 ) -> StoreResult<()> {
     sqlx::query(
         "UPDATE events SET alert_count = alert_count + 1, last_seen = $2, severity = $3, \
-           summary = $4, description = $5, annotations = $6, last_raw_alert_id = $7 \
+           summary = $4, description = $5, labels = $6, annotations = $7, \
+           ci_candidates = $8, last_raw_alert_id = $9 \
          WHERE id = $1",
     )
     .bind(id)
@@ -145,7 +148,9 @@ pub async fn repeat(
     .bind(signal.severity.as_str())
     .bind(&signal.summary)
     .bind(signal.description.as_deref())
+    .bind(to_json(&signal.labels))
     .bind(to_json(&signal.annotations))
+    .bind(to_json(&signal.ci_candidates))
     .bind(raw_id)
     .execute(&mut *conn)
     .await?;

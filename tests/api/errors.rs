@@ -11,6 +11,7 @@ on_both_stores!(
     a_wrong_content_type_is_a_415,
     an_unknown_source_is_a_404,
     a_payload_that_matches_no_rule_is_a_422_naming_the_source_and_why,
+    a_group_with_one_unreadable_alert_stores_the_others_and_says_which,
     missing_or_invalid_tokens_are_401_and_wrong_roles_403,
     a_body_over_the_limit_is_a_413,
     a_bad_request_loses_nothing_already_accepted,
@@ -100,25 +101,53 @@ async fn a_payload_that_matches_no_rule_is_a_422_naming_the_source_and_why(backe
     );
     assert_eq!(body["errors"].as_array().expect("errors").len(), 1);
 
-    // A group where one alert cannot be read is refused whole, saying which alert.
-    let broken = fixture("alertmanager/group-firing.json")
-        .replace(",\"fingerprint\":\"a9a2e51bcbe19e32\"", "");
+    // A group where no alert can be read is refused whole, saying why for each.
+    let unreadable =
+        r#"{"version":"4","alerts":[{"labels":{"alertname":"A"}},{"labels":{"alertname":"B"}}]}"#;
     let resp = app
         .send(
             Method::POST,
             "/api/v1/ingest/alertmanager",
-            Some(&broken),
+            Some(unreadable),
             Some(&app.monitor_token),
         )
         .await;
     let body = problem(resp, 422, "unprocessable_payload").await;
     assert_eq!(
         body["errors"],
-        serde_json::json!(["alert #1: fingerprint field is missing"])
+        serde_json::json!([
+            "alert #0: fingerprint field is missing",
+            "alert #1: fingerprint field is missing"
+        ])
     );
     assert!(
         app.events("").await.is_empty(),
         "nothing of a refused payload is stored"
+    );
+}
+
+async fn a_group_with_one_unreadable_alert_stores_the_others_and_says_which(backend: Backend) {
+    let app = spawn_app(backend).await;
+    // Alertmanager does not retry a 4xx: refusing the group would lose its good alerts.
+    let broken = fixture("alertmanager/group-firing.json")
+        .replace(",\"fingerprint\":\"a9a2e51bcbe19e32\"", "");
+    let answer = app.ingest("alertmanager", &broken).await;
+    assert_eq!(answer["alerts"].as_array().expect("alerts").len(), 2);
+    assert_eq!(
+        answer["refused"],
+        serde_json::json!([{"index": 1, "reason": "fingerprint field is missing"}])
+    );
+    assert_eq!(app.events("").await.len(), 2);
+    let metrics = app
+        .send(Method::GET, "/metrics", None, None)
+        .await
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        metrics
+            .contains(r#"vigia_alerts_received_total{outcome="refused",source="alertmanager"} 1"#),
+        "{metrics}"
     );
 }
 
