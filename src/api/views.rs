@@ -11,8 +11,9 @@ use crate::store::events::EventRow;
 use crate::store::incidents::IncidentRow;
 use crate::store::StoreResult;
 
+/// RFC 3339 in UTC with exactly three decimals, so times sort as text too.
 fn time(ms: i64) -> String {
-    from_millis(ms).to_string()
+    format!("{:.3}", from_millis(ms))
 }
 
 fn opt_time(ms: Option<i64>) -> Option<String> {

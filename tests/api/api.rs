@@ -202,3 +202,34 @@ async fn the_openapi_document_lists_exactly_the_served_routes() {
     }
     assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn times_are_utc_with_three_decimals_so_they_sort_as_text() {
+    let app = spawn_app(Backend::Sqlite).await;
+    app.ingest("alertmanager", &fixture("alertmanager/group-firing.json"))
+        .await;
+    app.ingest(
+        "alertmanager",
+        &fixture("alertmanager/group-one-resolved.json"),
+    )
+    .await;
+    let events = app.events("").await;
+    for event in &events {
+        for field in ["first_seen", "last_seen", "starts_at"] {
+            let text = event[field].as_str().expect("time");
+            assert_eq!(
+                text.len(),
+                "2026-11-30T00:01:33.000Z".len(),
+                "{field}: {text}"
+            );
+            assert!(text.ends_with('Z'));
+        }
+    }
+    assert_eq!(
+        events
+            .iter()
+            .find(|e| e["status"] == "resolved")
+            .expect("resolved")["ends_at"],
+        "2026-11-30T00:01:33.000Z"
+    );
+}

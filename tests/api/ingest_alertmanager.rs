@@ -106,7 +106,7 @@ async fn the_resolve_payload_resolves_only_its_alert(backend: Backend) {
     let events = app.events("").await;
     let latency = by_fingerprint(&events, LATENCY);
     assert_eq!(latency["status"], "resolved");
-    assert_eq!(latency["ends_at"], "2026-11-30T00:01:33Z");
+    assert_eq!(latency["ends_at"], "2026-11-30T00:01:33.000Z");
     assert!(latency["resolved_at"].is_string());
     for fp in [HOST_DOWN, DISK_FULL] {
         let event = by_fingerprint(&events, fp);
