@@ -1,6 +1,7 @@
 //! `POST /api/v1/ingest/{source}`: any JSON, read by `rules/{source}.yaml`. The
 //! Alertmanager receiver is this endpoint with source `alertmanager`. A 2xx answer
-//! means every alert of the payload is committed.
+//! means every alert it lists as read is committed; alerts no rule could read are listed
+//! apart, and a payload with none readable is refused.
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -39,7 +40,7 @@ pub struct IngestResponse {
     request_body(content = serde_json::Value, content_type = "application/json"),
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "Every alert is committed", body = IngestResponse),
+        (status = 200, description = "Every alert in `alerts` is committed; `refused` lists those that could not be read", body = IngestResponse),
         (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
         (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 403, body = Problem, content_type = "application/problem+json"),

@@ -131,13 +131,17 @@ fn line_of_name(text: &str, name: &str, from: usize) -> Option<usize> {
         .enumerate()
         .skip(from)
         .find(|(_, line)| {
-            let item = line
-                .trim_start()
-                .trim_start_matches("- ")
-                .trim_start_matches('{')
-                .trim();
+            let item = line.trim_start().trim_start_matches("- ").trim();
+            // In an inline map (`- { name: x, input: … }`) the name ends at the first comma.
+            let (item, inline) = match item.strip_prefix('{') {
+                Some(rest) => (rest.trim(), true),
+                None => (item, false),
+            };
             item.strip_prefix("name:")
-                .map(|rest| rest.split(',').next().unwrap_or(rest).trim())
+                .map(|rest| match inline {
+                    true => rest.split(',').next().unwrap_or(rest).trim(),
+                    false => rest.trim(),
+                })
                 .is_some_and(|value| wanted.iter().any(|w| w == value))
         })
         .map(|(i, _)| i + 1)
@@ -255,12 +259,12 @@ pub fn valid_source_name(name: &str) -> bool {
 mod tests {
     use super::line_of_name;
 
-    const TEXT: &str = "rules:\n  - name: fp num vs string\n  - name: fp num\ntests:\n  - { name: \"quoted\", input: {} }\n  - name: fp num\n";
+    const TEXT: &str = "rules:\n  - name: fp num, vs string\n  - name: fp num\ntests:\n  - { name: \"quoted\", input: {} }\n  - name: fp num\n";
 
     #[test]
     fn names_are_found_whole_not_as_prefixes() {
         assert_eq!(line_of_name(TEXT, "fp num", 0), Some(3));
-        assert_eq!(line_of_name(TEXT, "fp num vs string", 0), Some(2));
+        assert_eq!(line_of_name(TEXT, "fp num, vs string", 0), Some(2));
     }
 
     #[test]

@@ -124,7 +124,6 @@ impl Rule {
         self.when.iter().try_for_each(|c| c.check(payload))
     }
 
-    /// Turns every alert the rule finds in the payload into a signal.
     /// Turns every alert the rule finds in the payload into a signal. Alerts that cannot
     /// be read are listed beside the signals; only when none can is the payload refused,
     /// so one broken alert does not cost its whole group.
