@@ -3,8 +3,8 @@
 //! words; no ids.
 
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry,
-    TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts,
+    Registry, TextEncoder,
 };
 
 #[derive(Clone)]
@@ -26,6 +26,8 @@ pub struct Metrics {
     pub batch_alerts: Histogram,
     /// Time one group-commit transaction takes.
     pub batch_seconds: Histogram,
+    /// Batches whose set-based write failed and were written one payload at a time.
+    pub batch_fallbacks: IntCounter,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -77,6 +79,11 @@ impl Metrics {
             ]),
         )?;
         registry.register(Box::new(batch_seconds.clone()))?;
+        let batch_fallbacks = IntCounter::new(
+            "vigia_intake_batch_fallbacks_total",
+            "Batches written one payload at a time after their set-based write failed.",
+        )?;
+        registry.register(Box::new(batch_fallbacks.clone()))?;
         Ok(Metrics {
             alerts_received: counter(
                 "vigia_alerts_received_total",
@@ -103,6 +110,7 @@ impl Metrics {
             intake_seconds,
             batch_alerts,
             batch_seconds,
+            batch_fallbacks,
             registry,
         })
     }

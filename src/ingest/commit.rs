@@ -12,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{error, warn};
 
 use super::apply::apply;
+use super::write::write_batch;
 use super::{AlertResult, Submission};
 use crate::domain::{ids, to_millis};
 use crate::metrics::Metrics;
@@ -136,9 +137,30 @@ impl Writer {
         }
     }
 
-    /// One transaction for the batch; each job in its own savepoint so one bad job
-    /// fails alone.
+    /// The whole batch in one transaction, written set-based. If that fails (a bad
+    /// payload, or another replica racing on the same alerts), the batch is written
+    /// again one payload at a time, so only the payload at fault is refused.
     async fn transaction(
+        &self,
+        jobs: &[Submission],
+    ) -> StoreResult<Vec<Result<Vec<AlertResult>, IntakeError>>> {
+        let mut tx = self.store.pool().begin().await?;
+        match write_batch(&mut tx, jobs).await {
+            Ok(results) => {
+                tx.commit().await?;
+                Ok(results.into_iter().map(Ok).collect())
+            }
+            Err(e) => {
+                warn!(error = ?e, jobs = jobs.len(), "batched write failed; writing its payloads one by one");
+                tx.rollback().await?;
+                self.metrics.batch_fallbacks.inc();
+                self.one_by_one(jobs).await
+            }
+        }
+    }
+
+    /// One transaction, each payload in its own savepoint so one bad payload fails alone.
+    async fn one_by_one(
         &self,
         jobs: &[Submission],
     ) -> StoreResult<Vec<Result<Vec<AlertResult>, IntakeError>>> {

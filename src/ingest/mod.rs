@@ -6,6 +6,8 @@
 
 mod apply;
 mod commit;
+pub mod plan;
+mod write;
 
 pub use commit::{Intake, IntakeError};
 

@@ -3,6 +3,7 @@
 //! `$n` placeholders, `BIGINT` millisecond times, `TEXT` JSON, `ON CONFLICT` upserts.
 //! Write functions take a connection inside the caller's transaction.
 
+pub mod batch;
 pub mod events;
 pub mod incidents;
 pub mod raw_alerts;
@@ -36,6 +37,8 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
+    #[error("another writer changed the same alerts concurrently")]
+    Raced,
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
@@ -140,12 +143,12 @@ impl ListQuery {
     /// The `WHERE` clause over a table aliased `t`, whose change time is `changed`.
     pub(crate) fn filter(&self, changed: &str) -> Filter {
         let mut filter = Filter::default();
-        let text = |v: &Option<String>| v.clone().map(FilterArg::Text);
+        let text = |v: &Option<String>| v.clone().map(Arg::Text);
         let clauses = [
             ("t.status = ?".to_owned(), text(&self.status)),
             ("t.severity = ?".to_owned(), text(&self.severity)),
             ("t.source = ?".to_owned(), text(&self.source)),
-            (format!("t.{changed} >= ?"), self.since.map(FilterArg::Int)),
+            (format!("t.{changed} >= ?"), self.since.map(Arg::Int)),
             ("t.id < ?".to_owned(), text(&self.before)),
         ];
         for (clause, arg) in clauses {
@@ -172,17 +175,50 @@ impl ListQuery {
 #[derive(Default)]
 pub(crate) struct Filter {
     clauses: Vec<String>,
-    args: Vec<FilterArg>,
+    args: Vec<Arg>,
 }
 
-pub(crate) enum FilterArg {
+/// A bound value of a dynamically built statement.
+pub(crate) enum Arg {
     Text(String),
     Int(i64),
+    OptText(Option<String>),
+    OptInt(Option<i64>),
+}
+
+impl Arg {
+    pub fn text(value: &str) -> Self {
+        Arg::Text(value.to_owned())
+    }
+
+    pub fn bind_to<'q>(
+        self,
+        query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+    ) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+        match self {
+            Arg::Text(v) => query.bind(v),
+            Arg::Int(v) => query.bind(v),
+            Arg::OptText(v) => query.bind(v),
+            Arg::OptInt(v) => query.bind(v),
+        }
+    }
+
+    pub fn bind_to_as<'q, O>(
+        self,
+        query: sqlx::query::QueryAs<'q, sqlx::Any, O, sqlx::any::AnyArguments<'q>>,
+    ) -> sqlx::query::QueryAs<'q, sqlx::Any, O, sqlx::any::AnyArguments<'q>> {
+        match self {
+            Arg::Text(v) => query.bind(v),
+            Arg::Int(v) => query.bind(v),
+            Arg::OptText(v) => query.bind(v),
+            Arg::OptInt(v) => query.bind(v),
+        }
+    }
 }
 
 impl Filter {
     /// `template` uses `?` for the one argument; it becomes `$n`.
-    pub fn push(&mut self, template: &str, arg: FilterArg) {
+    pub fn push(&mut self, template: &str, arg: Arg) {
         self.args.push(arg);
         let clause = template.replace('?', &format!("${}", self.args.len()));
         self.clauses.push(clause);
@@ -206,8 +242,10 @@ impl Filter {
     ) -> sqlx::query::QueryAs<'q, sqlx::Any, O, sqlx::any::AnyArguments<'q>> {
         for arg in &self.args {
             query = match arg {
-                FilterArg::Text(t) => query.bind(t.as_str()),
-                FilterArg::Int(i) => query.bind(*i),
+                Arg::Text(t) => query.bind(t.as_str()),
+                Arg::Int(i) => query.bind(*i),
+                Arg::OptText(t) => query.bind(t.as_deref()),
+                Arg::OptInt(i) => query.bind(*i),
             };
         }
         query

@@ -289,6 +289,16 @@ async fn a_database_failure_is_a_503_and_the_alert_is_not_half_stored(backend: B
         .await;
     assert_eq!(resp.headers()["retry-after"], "1");
     problem(resp, 503, "unavailable").await;
+    let metrics = app
+        .send(Method::GET, "/metrics", None, None)
+        .await
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        metrics.contains("vigia_intake_batch_fallbacks_total 1"),
+        "{metrics}"
+    );
     sqlx::query(repair)
         .execute(app.pool())
         .await

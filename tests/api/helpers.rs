@@ -199,6 +199,31 @@ impl TestApp {
         items(self.get(&format!("/api/v1/incidents{query}")).await)
     }
 
+    /// The value of one series on `/metrics` (0 when absent).
+    pub async fn metric(&self, series: &str) -> f64 {
+        let text = self
+            .send(Method::GET, "/metrics", None, None)
+            .await
+            .text()
+            .await
+            .expect("metrics");
+        text.lines()
+            .find_map(|l| {
+                l.strip_prefix(series)
+                    .and_then(|rest| rest.trim().parse().ok())
+            })
+            .unwrap_or(0.0)
+    }
+
+    /// Asserts every batch so far was written set-based, not by the fallback.
+    pub async fn assert_no_fallback(&self) {
+        assert_eq!(
+            self.metric("vigia_intake_batch_fallbacks_total").await,
+            0.0,
+            "a batch fell back"
+        );
+    }
+
     pub fn pool(&self) -> &sqlx::AnyPool {
         self.state.store.pool()
     }

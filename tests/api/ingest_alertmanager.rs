@@ -218,6 +218,7 @@ async fn firing_again_after_resolution_opens_a_new_occurrence_in_the_same_incide
     assert_eq!(incident["event_count"], 2);
     assert_eq!(incident["alerts_cleared"], false);
     assert_eq!(incident["events"].as_array().expect("events").len(), 2);
+    app.assert_no_fallback().await;
 }
 
 async fn unknown_extra_fields_are_ignored(backend: Backend) {
@@ -262,6 +263,7 @@ async fn fifty_concurrent_posts_of_the_same_alert_yield_exactly_one_open_event(b
     assert_eq!(events.len(), 1);
     assert_eq!(events[0]["count"], 50);
     assert_eq!(app.incidents("").await.len(), 1);
+    app.assert_no_fallback().await;
 }
 
 async fn the_raw_payload_is_kept_byte_for_byte(backend: Backend) {

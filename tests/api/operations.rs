@@ -108,6 +108,11 @@ async fn metrics_report_intake_after_traffic(backend: Backend) {
     );
     assert_eq!(value("vigia_intake_batch_alerts_sum"), 6.0);
     assert!(value("vigia_intake_batch_duration_seconds_count") >= 1.0);
+    assert_eq!(
+        value("vigia_intake_batch_fallbacks_total"),
+        0.0,
+        "batches were written set-based"
+    );
 }
 
 async fn shutdown_answers_every_accepted_request(backend: Backend) {
