@@ -11,12 +11,10 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, warn};
 
-use super::apply::apply;
 use super::write::write_batch;
 use super::{AlertResult, Submission};
-use crate::domain::{ids, to_millis};
 use crate::metrics::Metrics;
-use crate::store::{raw_alerts, Store, StoreError, StoreResult};
+use crate::store::{Store, StoreError, StoreResult};
 
 #[derive(Debug, thiserror::Error)]
 pub enum IntakeError {
@@ -168,10 +166,10 @@ impl Writer {
         let mut results = Vec::with_capacity(jobs.len());
         for job in jobs {
             let mut savepoint = tx.begin().await?;
-            match write_job(&mut savepoint, job).await {
-                Ok(alerts) => {
+            match write_batch(&mut savepoint, std::slice::from_ref(job)).await {
+                Ok(mut alerts) => {
                     savepoint.commit().await?;
-                    results.push(Ok(alerts));
+                    results.push(Ok(alerts.pop().unwrap_or_default()));
                 }
                 Err(e) => {
                     warn!(error = ?e, source = %job.source, "submission failed; the rest of the batch goes on");
@@ -214,27 +212,4 @@ impl Writer {
             }
         }
     }
-}
-
-async fn write_job(
-    conn: &mut sqlx::AnyConnection,
-    job: &Submission,
-) -> StoreResult<Vec<AlertResult>> {
-    let raw_id = ids::new(ids::RAW_ALERT);
-    let now = to_millis(job.received_at);
-    let raw = raw_alerts::NewRawAlert {
-        id: &raw_id,
-        source: &job.source,
-        received_by: &job.sender,
-        rule: &job.rule,
-        alert_count: job.signals.len(),
-        payload: &job.payload,
-        received_at: now,
-    };
-    raw_alerts::insert(conn, &raw).await?;
-    let mut results = Vec::with_capacity(job.signals.len());
-    for signal in &job.signals {
-        results.push(apply(conn, signal, &raw_id, now).await?);
-    }
-    Ok(results)
 }

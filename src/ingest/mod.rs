@@ -4,7 +4,6 @@
 //! it). Out: one [`AlertResult`] per signal, returned only after the transaction that
 //! holds them has committed. Concurrent submissions share transactions (group commit).
 
-mod apply;
 mod commit;
 pub mod plan;
 mod write;

@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, HashMap};
 use super::{AlertResult, Submission};
 use crate::domain::{ids, to_millis, Signal};
 use crate::pipeline::dedup::{decide, Action, LatestEvent};
-use crate::store::batch::{EventChange, EventRow, IncidentChange, IncidentRow, Key};
+use crate::store::batch::{EventChange, IncidentChange, Key, NewEvent, NewIncident};
 
 pub fn key_of(signal: &Signal) -> Key {
     (signal.source.clone(), signal.fingerprint.to_string())
@@ -31,9 +31,9 @@ pub struct RawRow {
 #[derive(Debug, Default)]
 pub struct Plan {
     pub raws: Vec<RawRow>,
-    pub new_events: BTreeMap<String, EventRow>,
+    pub new_events: BTreeMap<String, NewEvent>,
     pub event_changes: BTreeMap<String, EventChange>,
-    pub new_incidents: BTreeMap<String, IncidentRow>,
+    pub new_incidents: BTreeMap<String, NewIncident>,
     pub incident_changes: BTreeMap<String, IncidentChange>,
     pub links: Vec<(String, String, i64)>,
     /// Incidents one of whose events resolved, with whether their rule auto-resolves.
@@ -262,8 +262,8 @@ fn new_event(
     previous: Option<String>,
     raw_id: &str,
     now: i64,
-) -> EventRow {
-    EventRow {
+) -> NewEvent {
+    NewEvent {
         id: id.to_owned(),
         latest: signal.clone(),
         open: true,
@@ -277,8 +277,8 @@ fn new_event(
     }
 }
 
-fn new_incident(id: &str, signal: &Signal, now: i64) -> IncidentRow {
-    IncidentRow {
+fn new_incident(id: &str, signal: &Signal, now: i64) -> NewIncident {
+    NewIncident {
         id: id.to_owned(),
         first: signal.clone(),
         severity: signal.severity.as_str().to_owned(),

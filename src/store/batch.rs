@@ -19,7 +19,7 @@ pub type Key = (String, String);
 
 /// A new event, already folded with the batch's later repeats and resolution of it.
 #[derive(Debug, Clone)]
-pub struct EventRow {
+pub struct NewEvent {
     pub id: String,
     pub latest: Signal,
     pub open: bool,
@@ -44,7 +44,7 @@ pub struct EventChange {
 }
 
 #[derive(Debug, Clone)]
-pub struct IncidentRow {
+pub struct NewIncident {
     pub id: String,
     pub first: Signal,
     pub severity: String,
@@ -210,7 +210,7 @@ pub async fn insert_raw_alerts(
 
 /// Inserts new events. Fails with [`StoreError::Raced`] if another writer opened one of
 /// them first, so the caller can redo the batch one alert at a time.
-pub async fn insert_events(conn: &mut AnyConnection, rows: &[&EventRow]) -> StoreResult<()> {
+pub async fn insert_events(conn: &mut AnyConnection, rows: &[&NewEvent]) -> StoreResult<()> {
     const COLS: usize = 19;
     for chunk in rows.chunks(MAX_PARAMS / COLS) {
         let sql = format!(
@@ -240,7 +240,7 @@ pub async fn insert_events(conn: &mut AnyConnection, rows: &[&EventRow]) -> Stor
     Ok(())
 }
 
-fn event_args(row: &EventRow) -> Vec<Arg> {
+fn event_args(row: &NewEvent) -> Vec<Arg> {
     let s = &row.latest;
     vec![
         Arg::text(&row.id),
@@ -308,7 +308,7 @@ pub async fn update_events(
     .await
 }
 
-pub async fn insert_incidents(conn: &mut AnyConnection, rows: &[&IncidentRow]) -> StoreResult<()> {
+pub async fn insert_incidents(conn: &mut AnyConnection, rows: &[&NewIncident]) -> StoreResult<()> {
     let sql = |n| {
         format!(
             "INSERT INTO incidents (id, source, fingerprint, status, severity, summary, \

@@ -6,7 +6,6 @@
 pub mod batch;
 pub mod events;
 pub mod incidents;
-pub mod raw_alerts;
 pub mod sources;
 pub mod tokens;
 
