@@ -15,9 +15,10 @@ pub async fn write_batch(
     jobs: &[Submission],
 ) -> StoreResult<Vec<Vec<AlertResult>>> {
     let keys = distinct_keys(jobs);
+    let (latest, open_incidents) = batch::known_state(conn, &keys).await?;
     let known = KnownState {
-        latest: batch::latest_events(conn, &keys).await?,
-        open_incidents: batch::open_incidents(conn, &keys).await?,
+        latest,
+        open_incidents,
     };
     let mut plan = plan(jobs, &known);
     let raws: Vec<RawInsert> = plan

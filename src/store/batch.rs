@@ -115,72 +115,58 @@ async fn execute_chunked<T>(
 }
 
 #[derive(sqlx::FromRow)]
-struct LatestRow {
-    id: String,
+struct KeyRow {
     source: String,
     fingerprint: String,
-    status: String,
+    id: Option<String>,
+    status: Option<String>,
     starts_at: Option<i64>,
     incident_id: Option<String>,
+    open_incident: Option<String>,
 }
 
-/// The newest event of each key, with its incident.
-pub async fn latest_events(
+/// What is stored for each key, in one round trip: its newest event (with the incident
+/// that event belongs to) and its open incident.
+pub async fn known_state(
     conn: &mut AnyConnection,
     keys: &[Key],
-) -> StoreResult<HashMap<Key, LatestEvent>> {
-    let mut out = HashMap::with_capacity(keys.len());
+) -> StoreResult<(HashMap<Key, LatestEvent>, HashMap<Key, String>)> {
+    let mut latest = HashMap::with_capacity(keys.len());
+    let mut open_incidents = HashMap::new();
     for chunk in keys.chunks(MAX_PARAMS / 2) {
         let sql = format!(
             "WITH k (src, fp) AS (VALUES {}) \
-             SELECT t.id, t.source, t.fingerprint, t.status, t.starts_at, \
+             SELECT k.src AS source, k.fp AS fingerprint, t.id, t.status, t.starts_at, \
                (SELECT ie.incident_id FROM incident_events ie WHERE ie.event_id = t.id \
-                ORDER BY ie.linked_at DESC LIMIT 1) AS incident_id \
-             FROM k JOIN events t ON t.source = k.src AND t.fingerprint = k.fp \
-             WHERE t.id = (SELECT MAX(e2.id) FROM events e2 \
+                ORDER BY ie.linked_at DESC LIMIT 1) AS incident_id, \
+               (SELECT i.id FROM incidents i WHERE i.source = k.src AND i.fingerprint = k.fp \
+                AND i.status NOT IN {INCIDENT_TERMINAL}) AS open_incident \
+             FROM k LEFT JOIN events t ON t.source = k.src AND t.fingerprint = k.fp \
+               AND t.id = (SELECT MAX(e2.id) FROM events e2 \
                            WHERE e2.source = k.src AND e2.fingerprint = k.fp)",
             values(conn, chunk.len(), 2)
         );
-        let mut query = sqlx::query_as::<_, LatestRow>(&sql);
+        let mut query = sqlx::query_as::<_, KeyRow>(&sql);
         for (source, fingerprint) in chunk {
             query = query.bind(source.as_str()).bind(fingerprint.as_str());
         }
         for row in query.fetch_all(&mut *conn).await? {
-            let latest = LatestEvent {
-                open: row.status == "open",
-                id: row.id,
-                starts_at: row.starts_at.map(from_millis),
-                incident_id: row.incident_id,
-            };
-            out.insert((row.source, row.fingerprint), latest);
+            let key = (row.source, row.fingerprint);
+            if let Some(incident) = row.open_incident {
+                open_incidents.insert(key.clone(), incident);
+            }
+            if let (Some(id), Some(status)) = (row.id, row.status) {
+                let event = LatestEvent {
+                    open: status == "open",
+                    id,
+                    starts_at: row.starts_at.map(from_millis),
+                    incident_id: row.incident_id,
+                };
+                latest.insert(key, event);
+            }
         }
     }
-    Ok(out)
-}
-
-/// The open incident of each key that has one.
-pub async fn open_incidents(
-    conn: &mut AnyConnection,
-    keys: &[Key],
-) -> StoreResult<HashMap<Key, String>> {
-    let mut out = HashMap::new();
-    for chunk in keys.chunks(MAX_PARAMS / 2) {
-        let sql = format!(
-            "WITH k (src, fp) AS (VALUES {}) \
-             SELECT i.id, i.source, i.fingerprint FROM k \
-             JOIN incidents i ON i.source = k.src AND i.fingerprint = k.fp \
-             WHERE i.status NOT IN {INCIDENT_TERMINAL}",
-            values(conn, chunk.len(), 2)
-        );
-        let mut query = sqlx::query_as::<_, (String, String, String)>(&sql);
-        for (source, fingerprint) in chunk {
-            query = query.bind(source.as_str()).bind(fingerprint.as_str());
-        }
-        for (id, source, fingerprint) in query.fetch_all(&mut *conn).await? {
-            out.insert((source, fingerprint), id);
-        }
-    }
-    Ok(out)
+    Ok((latest, open_incidents))
 }
 
 /// A payload as received, for the multi-row insert.

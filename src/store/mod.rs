@@ -125,7 +125,9 @@ impl Store {
     pub async fn close(&self) {
         if self.backend == Backend::Sqlite && !self.pool.is_closed() {
             // Leave a small log behind: fold it into the database file now.
-            let _ = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(&self.pool).await;
+            let _ = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+                .execute(&self.pool)
+                .await;
         }
         self.pool.close().await;
     }
@@ -142,7 +144,10 @@ async fn checkpoint_wal(pool: AnyPool) {
         if pool.is_closed() {
             return;
         }
-        if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)").execute(&pool).await {
+        if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+            .execute(&pool)
+            .await
+        {
             if pool.is_closed() {
                 return;
             }
