@@ -142,7 +142,7 @@ impl Writer {
         &self,
         jobs: &[Submission],
     ) -> StoreResult<Vec<Result<Vec<AlertResult>, IntakeError>>> {
-        let mut tx = self.store.pool().begin().await?;
+        let mut tx = self.store.begin_write().await?;
         match write_batch(&mut tx, jobs).await {
             Ok(results) => {
                 tx.commit().await?;
@@ -162,7 +162,7 @@ impl Writer {
         &self,
         jobs: &[Submission],
     ) -> StoreResult<Vec<Result<Vec<AlertResult>, IntakeError>>> {
-        let mut tx = self.store.pool().begin().await?;
+        let mut tx = self.store.begin_write().await?;
         let mut results = Vec::with_capacity(jobs.len());
         for job in jobs {
             let mut savepoint = tx.begin().await?;

@@ -106,6 +106,7 @@ impl Plan {
                     id: id.clone(),
                     open: true,
                     starts_at: signal.starts_at,
+                    ends_at: None,
                     incident_id: incident.map(|(i, _)| i),
                 });
                 result.event_id = Some(id);
@@ -140,6 +141,7 @@ impl Plan {
                 self.resolve_event(&event_id, signal, raw_id, now);
                 if let Some(latest) = state.latest.as_mut() {
                     latest.open = false;
+                    latest.ends_at = ended_at(signal).or(latest.ends_at);
                 }
                 if let Some(incident) = incident_id {
                     self.maybe_cleared
@@ -231,7 +233,7 @@ impl Plan {
     }
 
     fn resolve_event(&mut self, event_id: &str, signal: &Signal, raw_id: &str, now: i64) {
-        let ends_at = signal.ends_at.map(to_millis);
+        let ends_at = ended_at(signal).map(to_millis);
         if let Some(row) = self.new_events.get_mut(event_id) {
             row.open = false;
             row.resolved_at = Some(now);
@@ -246,6 +248,12 @@ impl Plan {
         change.ends_at = ends_at;
         change.raw_id = raw_id.to_owned();
     }
+}
+
+/// When a resolution says its alert ended: its end time, or else its own time (a probe's
+/// "UP" check says so by when it ran).
+fn ended_at(resolution: &Signal) -> Option<jiff::Timestamp> {
+    resolution.ends_at.or(resolution.starts_at)
 }
 
 /// A repeat refreshes what the tool says now, but an occurrence keeps its start.
@@ -397,6 +405,7 @@ mod tests {
                 id: "evt_1".into(),
                 open: true,
                 starts_at: Some(T0.parse().expect("t")),
+                ends_at: None,
                 incident_id: Some("inc_1".into()),
             },
         );

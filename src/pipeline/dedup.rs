@@ -14,6 +14,9 @@ pub struct LatestEvent {
     pub id: String,
     pub open: bool,
     pub starts_at: Option<Timestamp>,
+    /// When the occurrence ended, as its source said (for a resolved event).
+    pub ends_at: Option<Timestamp>,
+    /// The event's incident, while that incident is not resolved, closed or canceled.
     pub incident_id: Option<String>,
 }
 
@@ -57,7 +60,9 @@ pub fn decide(signal: &Signal, latest: Option<&LatestEvent>) -> Action {
             event_id: ev.id.clone(),
             incident_id: ev.incident_id.clone(),
         },
-        (AlertStatus::Firing, Some(ev)) if same_or_older(signal.starts_at, ev.starts_at) => {
+        (AlertStatus::Firing, Some(ev))
+            if same_or_older(signal.starts_at, ev.ends_at.or(ev.starts_at)) =>
+        {
             Action::Stale
         }
         (AlertStatus::Firing, previous) => Action::Open {
@@ -74,8 +79,9 @@ pub fn decide(signal: &Signal, latest: Option<&LatestEvent>) -> Action {
     }
 }
 
-/// Whether the signal belongs to the stored occurrence or an earlier one. Without start
-/// times on both sides nothing can be told, so the signal counts as new.
+/// Whether a firing signal started no later than the stored occurrence ended (or, with no
+/// end known, started): then it is a late copy, not a new occurrence. Without times on
+/// both sides nothing can be told, so the signal counts as new.
 fn same_or_older(signal: Option<Timestamp>, stored: Option<Timestamp>) -> bool {
     matches!((signal, stored), (Some(s), Some(e)) if s <= e)
 }
@@ -115,6 +121,7 @@ mod tests {
             id: "evt_1".into(),
             open,
             starts_at: starts.map(|s| s.parse().expect("time")),
+            ends_at: None,
             incident_id: Some("inc_1".into()),
         }
     }
@@ -176,6 +183,23 @@ mod tests {
                 previous: Some("evt_1".into())
             }
         );
+    }
+
+    #[test]
+    fn a_late_probe_result_from_before_the_recovery_is_stale() {
+        // A probe's DOWN at 00:30 arrives after its UP at 00:45 was processed.
+        let mut resolved = stored(false, Some(T0));
+        resolved.ends_at = Some("2026-11-30T00:45:00Z".parse().expect("time"));
+        let late = decide(
+            &signal(AlertStatus::Firing, Some("2026-11-30T00:30:00Z")),
+            Some(&resolved),
+        );
+        assert_eq!(late, Action::Stale);
+        let later = decide(
+            &signal(AlertStatus::Firing, Some("2026-11-30T00:50:00Z")),
+            Some(&resolved),
+        );
+        assert!(matches!(later, Action::Open { .. }));
     }
 
     #[test]

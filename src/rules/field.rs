@@ -47,14 +47,20 @@ impl Path {
 }
 
 /// Text of a scalar JSON value; `null`, empty strings and containers give nothing.
+/// NUL characters are dropped: valid in JSON, but PostgreSQL refuses them in text, and a
+/// payload one store keeps and the other refuses forever would be retried for ever.
 pub fn scalar_text(value: &Value) -> Option<String> {
     let text = match value {
-        Value::String(s) => s.trim().to_owned(),
+        Value::String(s) => without_nul(s.trim()),
         Value::Number(n) => n.to_string(),
         Value::Bool(b) => b.to_string(),
         Value::Null | Value::Array(_) | Value::Object(_) => return None,
     };
     (!text.is_empty()).then_some(text)
+}
+
+pub fn without_nul(text: &str) -> String {
+    text.replace('\0', "")
 }
 
 #[derive(Debug, Clone)]
@@ -171,6 +177,12 @@ mod tests {
         let full = json!({"check": {"name": "Portal"}, "message": "timeout"});
         assert_eq!(f.eval(&full), Some("Portal caído: timeout".into()));
         assert_eq!(f.eval(&json!({"message": "timeout"})), None);
+    }
+
+    #[test]
+    fn nul_characters_are_dropped() {
+        assert_eq!(scalar_text(&json!("a\u{0}b")), Some("ab".into()));
+        assert_eq!(scalar_text(&json!("\u{0}")), None);
     }
 
     #[test]

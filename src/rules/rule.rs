@@ -7,7 +7,7 @@ use jiff::Timestamp;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use super::field::{scalar_text, Field, Path};
+use super::field::{scalar_text, without_nul, Field, Path};
 use super::spec::{ConditionSpec, FingerprintSpec, MapSpec, MappedSpec, RuleSpec};
 use crate::domain::{AlertStatus, Fingerprint, IncidentPolicy, Severity, Signal};
 
@@ -323,7 +323,7 @@ impl MapRule {
             for (key, value) in obj {
                 let kept = self.keep.as_ref().is_none_or(|keep| keep.contains(key));
                 if let (true, Some(text)) = (kept, scalar_text(value)) {
-                    out.insert(key.clone(), text);
+                    out.insert(without_nul(key), text);
                 }
             }
         }

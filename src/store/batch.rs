@@ -100,7 +100,8 @@ async fn execute_chunked<T>(
     cols: usize,
     sql_for: impl Fn(&AnyConnection, usize) -> String,
     args: impl Fn(&T) -> Vec<Arg>,
-) -> StoreResult<()> {
+) -> StoreResult<u64> {
+    let mut affected = 0;
     for chunk in rows.chunks((MAX_PARAMS / cols).max(1)) {
         let sql = sql_for(conn, chunk.len());
         let mut query = sqlx::query(&sql);
@@ -109,9 +110,19 @@ async fn execute_chunked<T>(
                 query = arg.bind_to(query);
             }
         }
-        query.execute(&mut *conn).await?;
+        affected += query.execute(&mut *conn).await?.rows_affected();
     }
-    Ok(())
+    Ok(affected)
+}
+
+/// Every planned change must find its row still as the plan saw it; otherwise another
+/// replica changed it in between and the batch is redone from fresh state.
+fn expect_all(affected: u64, planned: usize) -> StoreResult<()> {
+    if affected == planned as u64 {
+        Ok(())
+    } else {
+        Err(StoreError::Raced)
+    }
 }
 
 #[derive(sqlx::FromRow)]
@@ -121,6 +132,7 @@ struct KeyRow {
     id: Option<String>,
     status: Option<String>,
     starts_at: Option<i64>,
+    ends_at: Option<i64>,
     incident_id: Option<String>,
     open_incident: Option<String>,
 }
@@ -137,7 +149,10 @@ pub async fn known_state(
         let sql = format!(
             "WITH k (src, fp) AS (VALUES {}) \
              SELECT k.src AS source, k.fp AS fingerprint, t.id, t.status, t.starts_at, \
-               (SELECT ie.incident_id FROM incident_events ie WHERE ie.event_id = t.id \
+               t.ends_at, \
+               (SELECT ie.incident_id FROM incident_events ie \
+                JOIN incidents li ON li.id = ie.incident_id \
+                WHERE ie.event_id = t.id AND li.status NOT IN {INCIDENT_TERMINAL} \
                 ORDER BY ie.linked_at DESC LIMIT 1) AS incident_id, \
                (SELECT i.id FROM incidents i WHERE i.source = k.src AND i.fingerprint = k.fp \
                 AND i.status NOT IN {INCIDENT_TERMINAL}) AS open_incident \
@@ -160,6 +175,7 @@ pub async fn known_state(
                     open: status == "open",
                     id,
                     starts_at: row.starts_at.map(from_millis),
+                    ends_at: row.ends_at.map(from_millis),
                     incident_id: row.incident_id,
                 };
                 latest.insert(key, event);
@@ -203,6 +219,7 @@ pub async fn insert_raw_alerts(
         ]
     })
     .await
+    .map(|_| ())
 }
 
 /// Inserts new events. Fails with [`StoreError::Raced`] if another writer opened one of
@@ -270,7 +287,8 @@ pub async fn update_events(
     let sql = |conn: &AnyConnection, n| {
         format!(
             "UPDATE events SET alert_count = events.alert_count + v.column2, \
-               last_seen = v.column3, \
+               last_seen = CASE WHEN v.column3 > events.last_seen THEN v.column3 \
+                 ELSE events.last_seen END, \
                severity = COALESCE(v.column4, events.severity), \
                summary = COALESCE(v.column5, events.summary), \
                description = COALESCE(v.column6, events.description), \
@@ -281,11 +299,11 @@ pub async fn update_events(
                resolved_at = COALESCE(v.column10, events.resolved_at), \
                ends_at = COALESCE(v.column11, events.ends_at), \
                last_raw_alert_id = v.column12 \
-             FROM (VALUES {}) AS v WHERE events.id = v.column1",
+             FROM (VALUES {}) AS v WHERE events.id = v.column1 AND events.status = 'open'",
             values(conn, n, 12)
         )
     };
-    execute_chunked(conn, changes, 12, sql, |(id, c)| {
+    let affected = execute_chunked(conn, changes, 12, sql, |(id, c)| {
         let latest = c.latest.as_ref();
         vec![
             Arg::text(id),
@@ -302,7 +320,8 @@ pub async fn update_events(
             Arg::text(&c.raw_id),
         ]
     })
-    .await
+    .await?;
+    expect_all(affected, changes.len())
 }
 
 pub async fn insert_incidents(conn: &mut AnyConnection, rows: &[&NewIncident]) -> StoreResult<()> {
@@ -331,6 +350,7 @@ pub async fn insert_incidents(conn: &mut AnyConnection, rows: &[&NewIncident]) -
         ]
     })
     .await
+    .map(|_| ())
 }
 
 pub async fn update_incidents(
@@ -341,16 +361,20 @@ pub async fn update_incidents(
         format!(
             "UPDATE incidents SET event_count = incidents.event_count + v.column2, \
                alert_count = incidents.alert_count + v.column3, \
-               last_seen = v.column4, updated_at = v.column4, \
+               last_seen = CASE WHEN v.column4 > incidents.last_seen THEN v.column4 \
+                 ELSE incidents.last_seen END, \
+               updated_at = CASE WHEN v.column4 > incidents.updated_at THEN v.column4 \
+                 ELSE incidents.updated_at END, \
                severity = COALESCE(v.column5, incidents.severity), \
                summary = COALESCE(v.column6, incidents.summary), \
                alerts_cleared_at = CASE WHEN v.column7 = 1 THEN NULL \
                  ELSE incidents.alerts_cleared_at END \
-             FROM (VALUES {}) AS v WHERE incidents.id = v.column1",
+             FROM (VALUES {}) AS v \
+             WHERE incidents.id = v.column1 AND incidents.status NOT IN {INCIDENT_TERMINAL}",
             values(conn, n, 7)
         )
     };
-    execute_chunked(conn, changes, 7, sql, |(id, c)| {
+    let affected = execute_chunked(conn, changes, 7, sql, |(id, c)| {
         vec![
             Arg::text(id),
             Arg::Int(c.add_events),
@@ -361,7 +385,8 @@ pub async fn update_incidents(
             Arg::Int(i64::from(c.reopened)),
         ]
     })
-    .await
+    .await?;
+    expect_all(affected, changes.len())
 }
 
 pub async fn insert_links(
@@ -379,6 +404,7 @@ pub async fn insert_links(
         vec![Arg::text(incident), Arg::text(event), Arg::Int(*at)]
     })
     .await
+    .map(|_| ())
 }
 
 /// Of these incidents, the ones that still have an open event.
@@ -433,4 +459,5 @@ pub async fn mark_cleared(
         vec![Arg::text(id), Arg::Int(*at), Arg::Int(i64::from(*auto))]
     })
     .await
+    .map(|_| ())
 }

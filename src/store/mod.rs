@@ -109,6 +109,17 @@ impl Store {
         Ok(())
     }
 
+    /// A transaction for the intake writer. On SQLite it takes the write lock at once
+    /// (`BEGIN IMMEDIATE`): a batch reads before it writes, and a deferred transaction
+    /// would fail outright if another connection wrote in between.
+    pub async fn begin_write(&self) -> StoreResult<sqlx::Transaction<'static, sqlx::Any>> {
+        let tx = match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.pool.begin().await?,
+        };
+        Ok(tx)
+    }
+
     pub fn pool(&self) -> &AnyPool {
         &self.pool
     }
