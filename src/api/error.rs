@@ -6,19 +6,19 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use axum::extract::rejection::{BytesRejection, QueryRejection};
+
 use crate::ingest::IntakeError;
+use crate::rules::Rejection;
 use crate::store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     #[error("{0}")]
     BadRequest(String),
-    #[error("malformed JSON at line {line}, column {column}: {reason}")]
-    MalformedJson {
-        line: usize,
-        column: usize,
-        reason: String,
-    },
+    /// serde_json's message carries the parser's line and column.
+    #[error("malformed JSON: {0}")]
+    MalformedJson(#[source] serde_json::Error),
     #[error("{0}")]
     Unauthorized(String),
     #[error("{0}")]
@@ -58,7 +58,7 @@ impl ApiError {
         use ApiError::*;
         match self {
             BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request", "Bad request"),
-            MalformedJson { .. } => (StatusCode::BAD_REQUEST, "malformed_json", "Malformed JSON"),
+            MalformedJson(_) => (StatusCode::BAD_REQUEST, "malformed_json", "Malformed JSON"),
             Unauthorized(_) => (
                 StatusCode::UNAUTHORIZED,
                 "unauthorized",
@@ -152,12 +152,45 @@ impl From<IntakeError> for ApiError {
                 ApiError::Unavailable("the intake queue is full; retry shortly".to_owned())
             }
             IntakeError::Stopped => ApiError::Unavailable("Vigía is shutting down".to_owned()),
-            IntakeError::Store(source) => {
-                tracing::error!(error = ?source, "alert not stored");
+            // The writer logged the cause once for the whole batch.
+            IntakeError::Store(_) => {
                 ApiError::Unavailable(
                     "the alert could not be stored; nothing was accepted, retry".to_owned(),
                 )
             }
+        }
+    }
+}
+
+impl From<Rejection> for ApiError {
+    fn from(r: Rejection) -> Self {
+        let errors = match &r {
+            Rejection::NoRuleMatches { reasons, .. } => reasons.clone(),
+            Rejection::BadAlerts { errors, .. } => errors.iter().map(ToString::to_string).collect(),
+        };
+        ApiError::Unprocessable {
+            detail: r.to_string(),
+            errors,
+        }
+    }
+}
+
+impl From<QueryRejection> for ApiError {
+    fn from(e: QueryRejection) -> Self {
+        ApiError::BadRequest(format!("invalid query string: {}", e.body_text()))
+    }
+}
+
+impl ApiError {
+    /// A body that could not be read: over the limit, or cut off.
+    pub fn from_body(e: BytesRejection, limit: usize) -> Self {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::PayloadTooLarge { limit }
+        } else {
+            ApiError::BadRequest(format!(
+                "the request body could not be read: {}",
+                e.body_text()
+            ))
         }
     }
 }

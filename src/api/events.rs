@@ -1,5 +1,6 @@
 //! Reading and acknowledging events.
 
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::Json;
 use utoipa_axum::router::OpenApiRouter;
@@ -31,8 +32,9 @@ pub fn routes() -> OpenApiRouter<AppState> {
 async fn list_events(
     State(state): State<AppState>,
     _who: Person,
-    Query(params): Query<ListParams>,
+    params: Result<Query<ListParams>, QueryRejection>,
 ) -> ApiResult<Json<Page<EventView>>> {
+    let Query(params) = params?;
     let query = params.validate(&["open", "resolved"])?;
     let rows = events::list(state.store.pool(), &query).await?;
     let views = rows

@@ -1,5 +1,6 @@
 //! Reading and acknowledging incidents.
 
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::Json;
 use utoipa_axum::router::OpenApiRouter;
@@ -32,8 +33,9 @@ pub fn routes() -> OpenApiRouter<AppState> {
 async fn list_incidents(
     State(state): State<AppState>,
     _who: Person,
-    Query(params): Query<ListParams>,
+    params: Result<Query<ListParams>, QueryRejection>,
 ) -> ApiResult<Json<Page<IncidentView>>> {
+    let Query(params) = params?;
     let query = params.validate(&["new", "resolved", "closed", "canceled"])?;
     let rows = incidents::list(state.store.pool(), &query).await?;
     let views = rows.into_iter().map(IncidentView::from).collect();

@@ -16,7 +16,7 @@ use utoipa_axum::routes;
 use super::auth::Monitor;
 use super::{ApiError, ApiResult, AppState, Problem};
 use crate::ingest::{AlertResult, Submission};
-use crate::rules::{AlertError, Rejection, RuleSet};
+use crate::rules::{AlertError, RuleSet};
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(ingest))
@@ -104,9 +104,12 @@ async fn accept(
         ))
     })?;
     check_content_type(&request.headers)?;
-    let body = request.body.map_err(|e| body_error(e, state.body_limit))?;
-    let payload: serde_json::Value = serde_json::from_slice(&body).map_err(malformed)?;
-    let evaluated = source_rules.evaluate(&payload).map_err(rejection)?;
+    let body = request
+        .body
+        .map_err(|e| ApiError::from_body(e, state.body_limit))?;
+    let payload: serde_json::Value =
+        serde_json::from_slice(&body).map_err(ApiError::MalformedJson)?;
+    let evaluated = source_rules.evaluate(&payload)?;
     let alerts = state
         .intake
         .submit(Submission {
@@ -136,21 +139,6 @@ async fn accept(
     })
 }
 
-fn malformed(e: serde_json::Error) -> ApiError {
-    // serde_json's message ends with " at line L column C"; the position is given apart.
-    let text = e.to_string();
-    let reason = text
-        .split(" at line ")
-        .next()
-        .unwrap_or_default()
-        .to_owned();
-    ApiError::MalformedJson {
-        line: e.line(),
-        column: e.column(),
-        reason,
-    }
-}
-
 /// JSON or any `+json` type; a missing header is taken as JSON, as many senders omit it.
 fn check_content_type(headers: &HeaderMap) -> ApiResult<()> {
     let Some(value) = headers.get(header::CONTENT_TYPE) else {
@@ -173,28 +161,9 @@ fn check_content_type(headers: &HeaderMap) -> ApiResult<()> {
     }
 }
 
-fn body_error(e: BytesRejection, limit: usize) -> ApiError {
-    if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        ApiError::PayloadTooLarge { limit }
-    } else {
-        ApiError::BadRequest(format!("the request body could not be read: {e}"))
-    }
-}
-
-fn rejection(r: Rejection) -> ApiError {
-    let errors = match &r {
-        Rejection::NoRuleMatches { reasons, .. } => reasons.clone(),
-        Rejection::BadAlerts { errors, .. } => errors.iter().map(ToString::to_string).collect(),
-    };
-    ApiError::Unprocessable {
-        detail: r.to_string(),
-        errors,
-    }
-}
-
 fn rejection_reason(e: &ApiError) -> &'static str {
     match e {
-        ApiError::MalformedJson { .. } => "malformed",
+        ApiError::MalformedJson(_) => "malformed",
         ApiError::NotFound(_) => "unknown_source",
         ApiError::Unprocessable { .. } => "no_rule",
         ApiError::PayloadTooLarge { .. } => "too_large",
