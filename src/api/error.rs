@@ -153,11 +153,9 @@ impl From<IntakeError> for ApiError {
             }
             IntakeError::Stopped => ApiError::Unavailable("Vigía is shutting down".to_owned()),
             // The writer logged the cause once for the whole batch.
-            IntakeError::Store(_) => {
-                ApiError::Unavailable(
-                    "the alert could not be stored; nothing was accepted, retry".to_owned(),
-                )
-            }
+            IntakeError::Store(_) => ApiError::Unavailable(
+                "the alert could not be stored; nothing was accepted, retry".to_owned(),
+            ),
         }
     }
 }

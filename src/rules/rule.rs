@@ -32,7 +32,8 @@ pub struct Rule {
 #[derive(Debug, Clone)]
 struct Condition {
     path: Path,
-    equals: Option<Value>,
+    /// Values that satisfy the condition; `None`: being present is enough.
+    accepted: Option<Vec<Value>>,
 }
 
 #[derive(Debug, Clone)]
@@ -247,20 +248,32 @@ fn parse_time(text: &str) -> Option<Timestamp> {
 
 impl Condition {
     fn compile(spec: &ConditionSpec) -> Result<Self, String> {
+        let accepted = match (&spec.equals, &spec.one_of) {
+            (Some(_), Some(_)) => return Err("set `equals` or `one_of`, not both".to_owned()),
+            (Some(one), None) => Some(vec![one.clone()]),
+            (None, Some(many)) if many.is_empty() => return Err("`one_of` is empty".to_owned()),
+            (None, many) => many.clone(),
+        };
         Ok(Condition {
             path: Path::compile(&spec.path)?,
-            equals: spec.equals.clone(),
+            accepted,
         })
     }
 
     fn check(&self, payload: &Value) -> Result<(), String> {
-        let found = self.path.first(payload);
-        match (found, &self.equals) {
-            (None, _) => Err(format!("`{}` is missing", self.path.source())),
-            (Some(_), None) => Ok(()),
-            (Some(v), Some(want)) if loosely_equal(v, want) => Ok(()),
-            (Some(v), Some(want)) => {
-                Err(format!("`{}` is {v}, expected {want}", self.path.source()))
+        let Some(found) = self.path.first(payload) else {
+            return Err(format!("`{}` is missing", self.path.source()));
+        };
+        match &self.accepted {
+            None => Ok(()),
+            Some(accepted) if accepted.iter().any(|want| loosely_equal(found, want)) => Ok(()),
+            Some(accepted) => {
+                let wanted: Vec<String> = accepted.iter().map(Value::to_string).collect();
+                Err(format!(
+                    "`{}` is {found}, expected {}",
+                    self.path.source(),
+                    wanted.join(" or ")
+                ))
             }
         }
     }

@@ -57,9 +57,12 @@ fn root_path() -> String {
 #[serde(deny_unknown_fields)]
 pub struct ConditionSpec {
     pub path: String,
-    /// Required value; absent means the path only has to exist.
+    /// Required value; absent (with `one_of` absent too) means the path only has to exist.
     #[serde(default)]
     pub equals: Option<serde_json::Value>,
+    /// Accepted values, any of them.
+    #[serde(default)]
+    pub one_of: Option<Vec<serde_json::Value>>,
 }
 
 /// A value: a JSONPath (`$.a.b`), a template (`Down: {{ $.name }}`) or a literal.

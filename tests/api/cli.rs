@@ -20,25 +20,26 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
-/// A scratch working directory holding a copy of the shipped rules.
+/// A scratch working directory holding a copy of the shipped rules and their payloads.
 fn workdir() -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("dir");
-    let rules = dir.path().join("rules");
-    std::fs::create_dir_all(rules.join("testdata/alertmanager")).expect("mkdir");
-    std::fs::create_dir_all(rules.join("testdata/uptime")).expect("mkdir");
-    for rel in [
-        "alertmanager.yaml",
-        "uptime.yaml",
-        "testdata/alertmanager/group-firing.json",
-        "testdata/alertmanager/group-one-resolved.json",
-        "testdata/alertmanager/instance-down-firing.json",
-        "testdata/alertmanager/instance-down-resolved.json",
-        "testdata/uptime/uptime-probe.json",
-        "testdata/uptime/uptime-probe-recovered.json",
-    ] {
-        std::fs::copy(repo_path("rules").join(rel), rules.join(rel)).expect("copy");
-    }
+    copy_tree(&repo_path("rules"), &dir.path().join("rules"));
     dir
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for entry in std::fs::read_dir(from)
+        .expect("read dir")
+        .map(|e| e.expect("entry"))
+    {
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("type").is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).expect("copy");
+        }
+    }
 }
 
 #[test]

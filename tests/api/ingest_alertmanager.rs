@@ -20,6 +20,7 @@ on_both_stores!(
     a_late_copy_of_a_firing_alert_after_its_resolution_is_stale,
     firing_again_after_resolution_opens_a_new_occurrence_in_the_same_incident,
     unknown_extra_fields_are_ignored,
+    a_grafana_webhook_is_read_like_alertmanagers,
     fifty_concurrent_posts_of_the_same_alert_yield_exactly_one_open_event,
     the_raw_payload_is_kept_byte_for_byte,
 );
@@ -280,4 +281,16 @@ async fn the_raw_payload_is_kept_byte_for_byte(backend: Backend) {
     assert_eq!(payload, body);
     assert_eq!(by, "alertmanager-test");
     assert_eq!(count, 3);
+}
+
+async fn a_grafana_webhook_is_read_like_alertmanagers(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let answer = app
+        .ingest("alertmanager", &fixture("alertmanager/grafana-firing.json"))
+        .await;
+    assert_eq!(answer["alerts"][0]["outcome"], "created");
+    assert_eq!(answer["alerts"][0]["incident_action"], "opened");
+    let event = &app.events("").await[0];
+    assert_eq!(event["fingerprint"], "7f2a1c9e4b3d6a80");
+    assert_eq!(event["labels"]["grafana_folder"], "SAFI");
 }
