@@ -30,6 +30,10 @@ pub enum AppError {
     Metrics(#[from] MetricsError),
     #[error("the HTTP server failed")]
     Serve(#[source] std::io::Error),
+    #[error("the {task} failed: {reason}")]
+    Panicked { task: &'static str, reason: String },
+    #[error("the {0} stopped unexpectedly")]
+    Stopped(&'static str),
 }
 
 pub struct App {
@@ -106,27 +110,72 @@ impl App {
                 .with_graceful_shutdown(shutdown.clone().cancelled_owned())
                 .into_future(),
         );
-        // After the stop signal, in-flight requests get `grace` to finish; then they are
-        // cut, and their callers (never told 2xx) retry.
-        let deadline = async {
-            shutdown.cancelled().await;
-            tokio::time::sleep(grace).await;
-        };
-        let served = tokio::select! {
-            joined = &mut server => joined.unwrap_or(Ok(())),
-            _ = deadline => {
+        let mut writer = writer;
+        let ended = tokio::select! {
+            joined = &mut server => Ended::Server(joined),
+            joined = &mut writer => Ended::Writer(joined),
+            _ = overdue(&shutdown, grace) => {
                 warn!(?grace, "requests still in flight after the grace period; closing them");
                 server.abort();
-                Ok(())
+                Ended::Server(Ok(Ok(())))
+            }
+        };
+        let outcome = match ended {
+            Ended::Server(joined) => {
+                let served =
+                    finished("HTTP server", joined).and_then(|r| r.map_err(AppError::Serve));
+                writer_stop.cancel();
+                if tokio::time::timeout(grace, &mut writer).await.is_err() {
+                    warn!("the intake writer did not finish within the grace period");
+                }
+                served
+            }
+            // Without its writer the service cannot accept alerts: stop, and say why.
+            Ended::Writer(joined) => {
+                let reason = finished("intake writer", joined)
+                    .err()
+                    .unwrap_or(AppError::Stopped("intake writer"));
+                error!(error = %reason, "stopping");
+                shutdown.cancel();
+                drain(&mut server, grace).await;
+                Err(reason)
             }
         };
         reload.abort();
-        writer_stop.cancel();
-        if tokio::time::timeout(grace, writer).await.is_err() {
-            warn!("the intake writer did not finish within the grace period");
-        }
         store.close().await;
-        served.map_err(AppError::Serve)
+        outcome
+    }
+}
+
+enum Ended {
+    Server(Result<std::io::Result<()>, tokio::task::JoinError>),
+    Writer(Result<(), tokio::task::JoinError>),
+}
+
+fn finished<T>(
+    task: &'static str,
+    joined: Result<T, tokio::task::JoinError>,
+) -> Result<T, AppError> {
+    joined.map_err(|e| AppError::Panicked {
+        task,
+        reason: e.to_string(),
+    })
+}
+
+/// After the stop signal, in-flight requests get `grace` to finish; then they are cut,
+/// and their callers (never told 2xx) retry.
+async fn overdue(shutdown: &CancellationToken, grace: Duration) {
+    shutdown.cancelled().await;
+    tokio::time::sleep(grace).await;
+}
+
+async fn drain(server: &mut JoinHandle<std::io::Result<()>>, grace: Duration) {
+    if tokio::time::timeout(grace, &mut *server).await.is_err() {
+        warn!(
+            ?grace,
+            "requests still in flight after the grace period; closing them"
+        );
+        server.abort();
     }
 }
 

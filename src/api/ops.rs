@@ -28,6 +28,8 @@ pub struct Health {
 pub struct Readiness {
     pub status: &'static str,
     pub database: bool,
+    /// The intake writer is taking alerts.
+    pub intake: bool,
     /// Sources with loaded rules.
     pub sources: Vec<String>,
 }
@@ -38,13 +40,14 @@ async fn healthz() -> Json<Health> {
     Json(Health { status: "ok" })
 }
 
-/// The database answers and rules are loaded.
+/// The database answers, the intake writer runs and rules are loaded.
 #[utoipa::path(get, path = "/readyz", tag = "operations",
     responses((status = 200, body = Readiness), (status = 503, body = Readiness)))]
 async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Readiness>) {
     let database = state.store.ping().await;
     let sources: Vec<String> = state.rules().sources().map(|s| s.source.clone()).collect();
-    let ready = database && !sources.is_empty();
+    let intake = state.intake.is_running();
+    let ready = database && intake && !sources.is_empty();
     let status = if ready {
         StatusCode::OK
     } else {
@@ -53,6 +56,7 @@ async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Readiness>) 
     let body = Readiness {
         status: if ready { "ready" } else { "not ready" },
         database,
+        intake,
         sources,
     };
     (status, Json(body))

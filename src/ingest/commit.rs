@@ -60,6 +60,11 @@ impl Intake {
         (Intake { queue }, handle)
     }
 
+    /// Whether the writer is still taking submissions.
+    pub fn is_running(&self) -> bool {
+        !self.queue.is_closed()
+    }
+
     /// Resolves once the submission is committed (or has failed).
     pub async fn submit(&self, submission: Submission) -> Result<Vec<AlertResult>, IntakeError> {
         let (reply, answer) = oneshot::channel();

@@ -25,6 +25,7 @@ async fn health_and_readiness_report_the_database_and_rules() {
     assert_eq!(ready.status(), 200);
     let ready: Value = ready.json().await.expect("json");
     assert_eq!(ready["database"], true);
+    assert_eq!(ready["intake"], true);
     assert_eq!(
         ready["sources"],
         serde_json::json!(["alertmanager", "uptime"])
