@@ -64,7 +64,6 @@ impl FromStr for Role {
 /// Who is calling.
 #[derive(Debug, Clone)]
 pub struct Principal {
-    pub token_id: String,
     pub name: String,
     pub role: Role,
 }
@@ -128,7 +127,6 @@ impl TokenVerifier {
             .ok_or(VerifyError::Invalid)?;
         let role = row.role.parse().map_err(|_| VerifyError::Invalid)?;
         let principal = Principal {
-            token_id: row.id,
             name: row.name,
             role,
         };

@@ -60,7 +60,8 @@ pub struct RulesConfig {
 pub struct IntakeConfig {
     /// Most alerts written in one transaction (group commit).
     pub max_batch_alerts: usize,
-    /// Requests waiting for the writer before new ones are refused with 503.
+    /// Requests waiting for the writer before new ones are refused with 503; bounds
+    /// memory too (each holds its body).
     pub queue_depth: usize,
 }
 
@@ -110,7 +111,7 @@ impl Default for IntakeConfig {
     fn default() -> Self {
         IntakeConfig {
             max_batch_alerts: 2000,
-            queue_depth: 10_000,
+            queue_depth: 2000,
         }
     }
 }

@@ -70,6 +70,9 @@ pub struct IncidentChange {
 /// Bound parameters per statement, under SQLite's limit (32766) and PostgreSQL's (65535).
 const MAX_PARAMS: usize = 32_000;
 
+/// Payload bytes per raw-alert insert statement.
+const MAX_PAYLOAD_BYTES: usize = 16 * 1024 * 1024;
+
 /// `($1, $2), ($3, $4)` for `rows` rows of `cols` columns on PostgreSQL; `(?, ?), (?, ?)`
 /// on SQLite, whose parser looks every `$n` name up in a list (quadratic in the number of
 /// parameters: 100 ms for a 5 000-parameter insert) while anonymous `?` cost nothing.
@@ -207,7 +210,7 @@ pub async fn insert_raw_alerts(
             values(conn, n, 7)
         )
     };
-    execute_chunked(conn, rows, 7, sql, |r| {
+    let args = |r: &RawInsert<'_>| {
         vec![
             Arg::text(r.id),
             Arg::text(r.source),
@@ -217,9 +220,21 @@ pub async fn insert_raw_alerts(
             Arg::Int(i64::try_from(r.alert_count).unwrap_or(i64::MAX)),
             Arg::text(r.payload),
         ]
-    })
-    .await
-    .map(|_| ())
+    };
+    // Payloads may be large: a statement carries at most `MAX_PAYLOAD_BYTES` of them
+    // (PostgreSQL refuses messages over 1 GiB; memory stays bounded too).
+    let mut start = 0;
+    while start < rows.len() {
+        let mut end = start + 1;
+        let mut bytes = rows[start].payload.len();
+        while end < rows.len() && bytes + rows[end].payload.len() <= MAX_PAYLOAD_BYTES {
+            bytes += rows[end].payload.len();
+            end += 1;
+        }
+        execute_chunked(conn, &rows[start..end], 7, sql, args).await?;
+        start = end;
+    }
+    Ok(())
 }
 
 /// Inserts new events. Fails with [`StoreError::Raced`] if another writer opened one of

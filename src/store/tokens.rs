@@ -4,7 +4,6 @@ use super::StoreResult;
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct TokenRow {
-    pub id: String,
     pub name: String,
     pub role: String,
 }
@@ -33,7 +32,7 @@ pub async fn insert(
 /// The live (not revoked) token with this hash.
 pub async fn find_live(pool: &sqlx::AnyPool, token_hash: &str) -> StoreResult<Option<TokenRow>> {
     Ok(sqlx::query_as(
-        "SELECT id, name, role FROM api_tokens WHERE token_hash = $1 AND revoked_at IS NULL",
+        "SELECT name, role FROM api_tokens WHERE token_hash = $1 AND revoked_at IS NULL",
     )
     .bind(token_hash)
     .fetch_optional(pool)
