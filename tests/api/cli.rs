@@ -3,17 +3,50 @@
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
+use std::sync::mpsc;
 use std::time::Duration;
 
 use crate::helpers::repo_path;
 
+/// `vigia` in `dir`, with none of the caller's `VIGIA_*` settings or `RUST_LOG`.
+fn command(dir: &Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_vigia"));
+    command.current_dir(dir).env_remove("RUST_LOG");
+    for (key, _) in std::env::vars().filter(|(k, _)| k.starts_with("VIGIA_")) {
+        command.env_remove(key);
+    }
+    command
+}
+
 fn vigia(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_vigia"))
-        .args(args)
-        .current_dir(dir)
-        .env_remove("VIGIA_CONFIG")
-        .output()
-        .expect("vigia runs")
+    command(dir).args(args).output().expect("vigia runs")
+}
+
+/// Lines of a child's stream, read on a thread so a test can wait for one with a limit.
+fn lines(stream: impl std::io::Read + Send + 'static) -> mpsc::Receiver<String> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stream).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    rx
+}
+
+/// The first line that `pick` accepts, within 20 seconds.
+fn wait_for<T>(lines: &mpsc::Receiver<String>, pick: impl Fn(&str) -> Option<T>) -> T {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let line = lines
+            .recv_timeout(left)
+            .expect("the expected log line within 20 s");
+        if let Some(found) = pick(&line) {
+            return found;
+        }
+    }
 }
 
 fn text(bytes: &[u8]) -> String {
@@ -146,35 +179,25 @@ fn token_create_prints_a_token_once_and_stores_only_its_hash() {
 #[test]
 fn serve_runs_on_a_fresh_directory_and_stops_cleanly_on_sigterm() {
     let dir = workdir();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_vigia"))
+    let mut child = command(dir.path())
         .arg("serve")
-        .current_dir(dir.path())
-        .env_remove("VIGIA_CONFIG")
         .env("VIGIA_SERVER__LISTEN", "127.0.0.1:0")
         .env("VIGIA_LOG__FORMAT", "json")
         .stderr(Stdio::piped())
         .spawn()
         .expect("starts");
-    let mut logs = BufReader::new(child.stderr.take().expect("stderr")).lines();
-    let address = logs
-        .by_ref()
-        .map_while(Result::ok)
-        .find_map(|line| {
-            let v: serde_json::Value = serde_json::from_str(&line).ok()?;
-            v["fields"]["address"].as_str().map(str::to_owned)
-        })
-        .expect("logs its address");
+    let logs = lines(child.stderr.take().expect("stderr"));
+    let address = wait_for(&logs, |line| {
+        let v: serde_json::Value = serde_json::from_str(line).ok()?;
+        v["fields"]["address"].as_str().map(str::to_owned)
+    });
     assert!(dir.path().join("vigia.db").exists());
     let health = std::net::TcpStream::connect(&address);
     assert!(health.is_ok(), "listening on {address}");
 
     std::fs::write(dir.path().join("rules/uptime.yaml"), "rules: [").expect("break rules");
     signal(child.id(), "-HUP");
-    let refused = logs
-        .by_ref()
-        .map_while(Result::ok)
-        .find(|l| l.contains("rules reload refused"));
-    assert!(refused.is_some(), "the reload failure is logged");
+    wait_for(&logs, |l| l.contains("rules reload refused").then_some(()));
     assert!(
         std::net::TcpStream::connect(&address).is_ok(),
         "still serving after a bad reload"

@@ -199,29 +199,63 @@ impl TestApp {
         items(self.get(&format!("/api/v1/incidents{query}")).await)
     }
 
-    /// The value of one series on `/metrics` (0 when absent).
-    pub async fn metric(&self, series: &str) -> f64 {
+    /// The value of one series on `/metrics`, if exported.
+    pub async fn metric(&self, series: &str) -> Option<f64> {
         let text = self
             .send(Method::GET, "/metrics", None, None)
             .await
             .text()
             .await
             .expect("metrics");
-        text.lines()
-            .find_map(|l| {
-                l.strip_prefix(series)
-                    .and_then(|rest| rest.trim().parse().ok())
-            })
-            .unwrap_or(0.0)
+        text.lines().find_map(|l| {
+            l.strip_prefix(series)
+                .and_then(|rest| rest.trim().parse().ok())
+        })
     }
 
     /// Asserts every batch so far was written set-based, not by the fallback.
     pub async fn assert_no_fallback(&self) {
-        assert_eq!(
-            self.metric("vigia_intake_batch_fallbacks_total").await,
-            0.0,
-            "a batch fell back"
-        );
+        let fallbacks = self.metric("vigia_intake_batch_fallbacks_total").await;
+        assert_eq!(fallbacks, Some(0.0), "a batch fell back");
+    }
+
+    /// Takes the database's write lock on a connection of its own, so the intake writer
+    /// waits (requests stay in flight) until the returned connection rolls back.
+    pub async fn hold_writer(&self, backend: Backend) -> sqlx::pool::PoolConnection<sqlx::Any> {
+        let mut conn = self.pool().acquire().await.expect("connection");
+        let statements: &[&str] = match backend {
+            Backend::Sqlite => &["BEGIN IMMEDIATE"],
+            Backend::Postgres => &["BEGIN", "LOCK TABLE events IN ACCESS EXCLUSIVE MODE"],
+        };
+        for sql in statements {
+            sqlx::query(sql).execute(&mut *conn).await.expect("lock");
+        }
+        conn
+    }
+
+    /// A copy of the Alertmanager group with fingerprints of its own (one per `n`), so
+    /// each accepted copy adds exactly three events.
+    pub fn distinct_group(&self, n: u32) -> String {
+        ["c6bb01695b119d16", "a9a2e51bcbe19e32", "00d321cee7ffb445"]
+            .iter()
+            .enumerate()
+            .fold(
+                fixture("alertmanager/group-firing.json"),
+                |body, (i, fp)| body.replace(fp, &format!("{n:08x}{i:08x}")),
+            )
+    }
+
+    /// Counts rows with a fresh connection (works after the app stopped).
+    pub async fn count(&self, table: &str) -> i64 {
+        let store = vigia::store::Store::connect(&self.database_url, 1)
+            .await
+            .expect("connect");
+        let (n,): (i64,) = sqlx::query_as(&format!("SELECT COUNT(*) FROM {table}"))
+            .fetch_one(store.pool())
+            .await
+            .expect("count");
+        store.close().await;
+        n
     }
 
     pub fn pool(&self) -> &sqlx::AnyPool {

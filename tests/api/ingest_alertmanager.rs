@@ -3,7 +3,7 @@
 use reqwest::Method;
 use serde_json::Value;
 
-use crate::helpers::{by_fingerprint, fixture, spawn_app, Backend, TestApp};
+use crate::helpers::{by_fingerprint, fixture, spawn_app, spawn_app_with, Backend, TestApp};
 use crate::on_both_stores;
 
 const HOST_DOWN: &str = "c6bb01695b119d16";
@@ -21,6 +21,8 @@ on_both_stores!(
     firing_again_after_resolution_opens_a_new_occurrence_in_the_same_incident,
     unknown_extra_fields_are_ignored,
     a_grafana_webhook_is_read_like_alertmanagers,
+    a_group_larger_than_one_statement_is_stored_whole,
+    two_replicas_sharing_a_database_keep_one_open_event,
     fifty_concurrent_posts_of_the_same_alert_yield_exactly_one_open_event,
     the_raw_payload_is_kept_byte_for_byte,
 );
@@ -293,4 +295,78 @@ async fn a_grafana_webhook_is_read_like_alertmanagers(backend: Backend) {
     let event = &app.events("").await[0];
     assert_eq!(event["fingerprint"], "7f2a1c9e4b3d6a80");
     assert_eq!(event["labels"]["grafana_folder"], "SAFI");
+}
+
+/// 2 000 alerts in one payload: the event insert spans several statements (the
+/// per-statement parameter limit), and all of them land in one commit.
+async fn a_group_larger_than_one_statement_is_stored_whole(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let alerts: Vec<Value> = (0..2000)
+        .map(|i| {
+            serde_json::json!({
+                "status": "firing",
+                "labels": {"alertname": "Probe", "ci": format!("host-{i}"), "severity": "critical"},
+                "annotations": {"summary": format!("host-{i} down")},
+                "startsAt": "2026-11-30T00:00:00Z",
+                "endsAt": "0001-01-01T00:00:00Z",
+                "fingerprint": format!("{i:016x}"),
+            })
+        })
+        .collect();
+    let payload = serde_json::json!({"version": "4", "status": "firing", "alerts": alerts});
+    let answer = app.ingest("alertmanager", &payload.to_string()).await;
+    let results = answer["alerts"].as_array().expect("alerts");
+    assert_eq!(results.len(), 2000);
+    assert!(results
+        .iter()
+        .all(|a| a["outcome"] == "created" && a["incident_action"] == "opened"));
+    assert_eq!(app.count("events").await, 2000);
+    assert_eq!(app.count("incidents").await, 2000);
+    assert_eq!(app.count("incident_events").await, 2000);
+    app.assert_no_fallback().await;
+}
+
+/// Two replicas on one database, both receiving the same alert (as an HA Alertmanager
+/// pair sends it to both): one open event, every copy counted once.
+async fn two_replicas_sharing_a_database_keep_one_open_event(backend: Backend) {
+    let first = spawn_app(backend).await;
+    let url = first.database_url.clone();
+    let second = spawn_app_with(backend, |c| c.database.url = url).await;
+    let body = fixture("alertmanager/instance-down-firing.json");
+    let mut sends = Vec::new();
+    for app in [&first, &second] {
+        for _ in 0..20 {
+            let request = app
+                .client
+                .post(format!("{}/api/v1/ingest/alertmanager", app.base))
+                .bearer_auth(&app.monitor_token)
+                .header("content-type", "application/json")
+                .body(body.clone());
+            sends.push(async move {
+                // A sender retries a 503, as Alertmanager does.
+                for _ in 0..20 {
+                    let resp = request
+                        .try_clone()
+                        .expect("clonable")
+                        .send()
+                        .await
+                        .expect("sent");
+                    if resp.status() == 200 {
+                        return true;
+                    }
+                    assert_eq!(resp.status(), 503);
+                }
+                false
+            });
+        }
+    }
+    let delivered = futures::future::join_all(sends).await;
+    assert!(
+        delivered.iter().all(|d| *d),
+        "every copy was accepted in the end"
+    );
+    let events = first.events("").await;
+    assert_eq!(events.len(), 1, "one event for one alert");
+    assert_eq!(events[0]["count"], 40);
+    assert_eq!(first.incidents("").await.len(), 1);
 }

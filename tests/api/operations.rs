@@ -3,12 +3,13 @@
 use reqwest::Method;
 use serde_json::Value;
 
-use crate::helpers::{fixture, spawn_app, Backend};
+use crate::helpers::{fixture, spawn_app, spawn_app_with, Backend};
 use crate::on_both_stores;
 
 on_both_stores!(
     metrics_report_intake_after_traffic,
-    shutdown_answers_every_accepted_request
+    shutdown_answers_every_accepted_request,
+    a_full_queue_refuses_with_503_and_stores_nothing_of_the_refused,
 );
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -117,52 +118,101 @@ async fn metrics_report_intake_after_traffic(backend: Backend) {
 }
 
 async fn shutdown_answers_every_accepted_request(backend: Backend) {
-    let mut app = spawn_app(backend).await;
-    let group = fixture("alertmanager/group-firing.json");
-    // Distinct fingerprints per request: each accepted request adds exactly 3 events.
-    let distinct = |i: u32| {
-        ["c6bb01695b119d16", "a9a2e51bcbe19e32", "00d321cee7ffb445"]
-            .iter()
-            .enumerate()
-            .fold(group.clone(), |body, (n, fp)| {
-                body.replace(fp, &format!("{i:08x}{n:08x}"))
-            })
-    };
-    app.ingest("alertmanager", &distinct(0)).await;
-    let posts: Vec<_> = (1..=40)
-        .map(|i| {
+    let app = spawn_app(backend).await;
+    app.ingest("alertmanager", &app.distinct_group(0)).await;
+    // Hold the writer, so the next requests are certainly in flight at the stop.
+    let lock = app.hold_writer(backend).await;
+    let posts: Vec<_> = (1..=10)
+        .map(|n| {
             let request = app
                 .client
                 .post(format!("{}/api/v1/ingest/alertmanager", app.base))
                 .bearer_auth(&app.monitor_token)
                 .header("content-type", "application/json")
-                .body(distinct(i));
+                .body(app.distinct_group(n));
             tokio::spawn(async move { request.send().await.map(|r| r.status().as_u16()) })
         })
         .collect();
-    tokio::task::yield_now().await;
-    let stopped = app.stop().await;
+    // Give the requests time to reach the server; nothing can answer them yet.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let stopping = tokio::spawn(async move {
+        let mut app = app;
+        let stopped = app.stop().await;
+        (app, stopped)
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    assert!(
+        !stopping.is_finished(),
+        "the stop waits for the requests in flight"
+    );
+    let mut lock = lock;
+    sqlx::query("ROLLBACK")
+        .execute(&mut *lock)
+        .await
+        .expect("release");
+    drop(lock);
+    let (app, stopped) = stopping.await.expect("stop task");
     assert!(stopped.is_ok(), "graceful stop: {stopped:?}");
 
-    let mut accepted = 1;
     for post in posts {
-        match post.await.expect("task") {
-            Ok(200) => accepted += 1,
-            Ok(status) => assert_eq!(status, 503, "only 'shutting down' may refuse"),
-            Err(_) => {} // the listener had already closed
+        assert_eq!(
+            post.await.expect("task").expect("answered"),
+            200,
+            "in-flight requests finish"
+        );
+    }
+    assert_eq!(app.count("events").await, 3 * 11, "every 200 was committed");
+}
+
+async fn a_full_queue_refuses_with_503_and_stores_nothing_of_the_refused(backend: Backend) {
+    let app = spawn_app_with(backend, |c| c.intake.queue_depth = 1).await;
+    let mut lock = app.hold_writer(backend).await;
+    // The writer holds the first request, the queue the second; the rest find it full.
+    let posts: Vec<_> = (1..=6)
+        .map(|n| {
+            let request = app
+                .client
+                .post(format!("{}/api/v1/ingest/alertmanager", app.base))
+                .bearer_auth(&app.monitor_token)
+                .header("content-type", "application/json")
+                .body(app.distinct_group(n));
+            tokio::spawn(async move {
+                let resp = request.send().await.expect("answered");
+                let retry = resp.headers().get("retry-after").is_some();
+                (
+                    resp.status().as_u16(),
+                    retry,
+                    resp.text().await.expect("body"),
+                )
+            })
+        })
+        .collect();
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    sqlx::query("ROLLBACK")
+        .execute(&mut *lock)
+        .await
+        .expect("release");
+    drop(lock);
+    let mut accepted = 0;
+    let mut refused = 0;
+    for post in posts {
+        let (status, retry, body) = post.await.expect("task");
+        match status {
+            200 => accepted += 1,
+            503 => {
+                refused += 1;
+                assert!(retry && body.contains("queue is full"), "{body}");
+            }
+            other => panic!("unexpected {other}: {body}"),
         }
     }
-    let store = vigia::store::Store::connect(&app.database_url, 1)
-        .await
-        .expect("reopen");
-    let (events,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM events")
-        .fetch_one(store.pool())
-        .await
-        .expect("count");
-    store.close().await;
+    assert!(
+        accepted >= 1 && refused >= 1,
+        "accepted {accepted}, refused {refused}"
+    );
     assert_eq!(
-        events,
+        app.count("events").await,
         3 * accepted,
-        "every 200 was committed, nothing else was"
+        "refused requests stored nothing"
     );
 }
