@@ -8,7 +8,9 @@ use std::collections::{BTreeMap, HashMap};
 use super::{AlertResult, Submission};
 use crate::domain::{ids, to_millis, Signal};
 use crate::pipeline::dedup::{decide, Action, LatestEvent};
-use crate::store::batch::{EventChange, IncidentChange, Key, NewEvent, NewIncident};
+use crate::store::batch::Key;
+use crate::store::events::{EventChange, NewEvent};
+use crate::store::incidents::{IncidentChange, NewIncident};
 
 pub fn key_of(signal: &Signal) -> Key {
     (signal.source.clone(), signal.fingerprint.to_string())

@@ -7,8 +7,10 @@ use sqlx::AnyConnection;
 
 use super::plan::{key_of, plan, KnownState, Plan};
 use super::{AlertResult, Submission};
-use crate::store::batch::{self, Key, RawInsert};
+use crate::store::batch::{self, Key};
+use crate::store::raw_alerts::{self, RawInsert};
 use crate::store::StoreResult;
+use crate::store::{events, incidents};
 
 pub async fn write_batch(
     conn: &mut AnyConnection,
@@ -37,12 +39,12 @@ pub async fn write_batch(
             }
         })
         .collect();
-    batch::insert_raw_alerts(conn, &raws).await?;
-    batch::insert_incidents(conn, &plan.new_incidents.values().collect::<Vec<_>>()).await?;
-    batch::insert_events(conn, &plan.new_events.values().collect::<Vec<_>>()).await?;
-    batch::update_events(conn, &plan.event_changes.iter().collect::<Vec<_>>()).await?;
-    batch::update_incidents(conn, &plan.incident_changes.iter().collect::<Vec<_>>()).await?;
-    batch::insert_links(conn, &plan.links).await?;
+    raw_alerts::insert(conn, &raws).await?;
+    incidents::insert_new(conn, &plan.new_incidents.values().collect::<Vec<_>>()).await?;
+    events::insert_new(conn, &plan.new_events.values().collect::<Vec<_>>()).await?;
+    events::apply_changes(conn, &plan.event_changes.iter().collect::<Vec<_>>()).await?;
+    incidents::apply_changes(conn, &plan.incident_changes.iter().collect::<Vec<_>>()).await?;
+    incidents::insert_links(conn, &plan.links).await?;
     settle_cleared(conn, &mut plan).await?;
     Ok(plan.results)
 }
@@ -62,14 +64,14 @@ async fn settle_cleared(conn: &mut AnyConnection, plan: &mut Plan) -> StoreResul
         return Ok(());
     }
     let candidates: Vec<&String> = plan.maybe_cleared.keys().collect();
-    let still_open = batch::with_open_events(conn, &candidates).await?;
+    let still_open = incidents::with_open_events(conn, &candidates).await?;
     let cleared: Vec<(&String, bool, i64)> = plan
         .maybe_cleared
         .iter()
         .filter(|(id, _)| !still_open.contains(*id))
         .map(|(id, (auto, at))| (id, *auto, *at))
         .collect();
-    batch::mark_cleared(conn, &cleared).await?;
+    incidents::mark_cleared(conn, &cleared).await?;
     let actions: std::collections::HashMap<String, &'static str> = cleared
         .iter()
         .map(|(id, auto, _)| {

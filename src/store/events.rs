@@ -1,6 +1,12 @@
 //! Events: one row per occurrence of an alert; at most one open per (source, fingerprint).
 
-use super::{json_column, ListQuery, StoreResult};
+use std::collections::BTreeSet;
+
+use sqlx::AnyConnection;
+
+use super::batch::{execute_chunked, expect_all, values, MAX_PARAMS};
+use super::{json_column, Arg, ListQuery, StoreError, StoreResult};
+use crate::domain::{to_millis, Signal};
 
 /// An event as stored.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -99,4 +105,134 @@ pub async fn count_open(pool: &sqlx::AnyPool) -> StoreResult<i64> {
 
 pub(crate) fn to_json<T: serde::Serialize>(value: &T) -> String {
     serde_json::to_string(value).unwrap_or_else(|_| "null".to_owned())
+}
+
+// Writes of the group-commit writer (see `batch`).
+
+/// A new event, already folded with the batch's later repeats and resolution of it.
+#[derive(Debug, Clone)]
+pub struct NewEvent {
+    pub id: String,
+    pub latest: Signal,
+    pub open: bool,
+    pub count: i64,
+    pub first_seen: i64,
+    pub last_seen: i64,
+    pub resolved_at: Option<i64>,
+    pub ends_at: Option<i64>,
+    pub previous_event_id: Option<String>,
+    pub raw_id: String,
+}
+
+/// Changes to an event stored before the batch. `None` fields are left as they are.
+#[derive(Debug, Clone, Default)]
+pub struct EventChange {
+    pub add_count: i64,
+    pub last_seen: i64,
+    pub latest: Option<Signal>,
+    pub resolved_at: Option<i64>,
+    pub ends_at: Option<i64>,
+    pub raw_id: String,
+}
+
+/// Inserts new events. Fails with [`StoreError::Raced`] if another writer opened one of
+/// them first, so the caller can redo the batch one alert at a time.
+pub async fn insert_new(conn: &mut AnyConnection, rows: &[&NewEvent]) -> StoreResult<()> {
+    const COLS: usize = 19;
+    for chunk in rows.chunks(MAX_PARAMS / COLS) {
+        let sql = format!(
+            "INSERT INTO events (id, source, fingerprint, rule, status, severity, summary, \
+               description, labels, annotations, ci_candidates, alert_count, first_seen, \
+               last_seen, starts_at, ends_at, resolved_at, previous_event_id, last_raw_alert_id) \
+             VALUES {} ON CONFLICT (source, fingerprint) WHERE status = 'open' DO NOTHING \
+             RETURNING id",
+            values(conn, chunk.len(), COLS)
+        );
+        let mut query = sqlx::query_as::<_, (String,)>(&sql);
+        for row in chunk {
+            for arg in event_args(row) {
+                query = arg.bind_to_as(query);
+            }
+        }
+        let inserted: BTreeSet<String> = query
+            .fetch_all(&mut *conn)
+            .await?
+            .into_iter()
+            .map(|(id,)| id)
+            .collect();
+        if inserted.len() != chunk.len() {
+            return Err(StoreError::Raced);
+        }
+    }
+    Ok(())
+}
+
+fn event_args(row: &NewEvent) -> Vec<Arg> {
+    let s = &row.latest;
+    vec![
+        Arg::text(&row.id),
+        Arg::text(&s.source),
+        Arg::text(s.fingerprint.as_str()),
+        Arg::text(&s.rule),
+        Arg::text(if row.open { "open" } else { "resolved" }),
+        Arg::text(s.severity.as_str()),
+        Arg::text(&s.summary),
+        Arg::OptText(s.description.clone()),
+        Arg::Text(to_json(&s.labels)),
+        Arg::Text(to_json(&s.annotations)),
+        Arg::Text(to_json(&s.ci_candidates)),
+        Arg::Int(row.count),
+        Arg::Int(row.first_seen),
+        Arg::Int(row.last_seen),
+        Arg::OptInt(s.starts_at.map(to_millis)),
+        Arg::OptInt(row.ends_at),
+        Arg::OptInt(row.resolved_at),
+        Arg::OptText(row.previous_event_id.clone()),
+        Arg::text(&row.raw_id),
+    ]
+}
+
+/// Applies repeats and resolutions to events stored before the batch.
+pub async fn apply_changes(
+    conn: &mut AnyConnection,
+    changes: &[(&String, &EventChange)],
+) -> StoreResult<()> {
+    let sql = |conn: &AnyConnection, n| {
+        format!(
+            "UPDATE events SET alert_count = events.alert_count + v.column2, \
+               last_seen = CASE WHEN v.column3 > events.last_seen THEN v.column3 \
+                 ELSE events.last_seen END, \
+               severity = COALESCE(v.column4, events.severity), \
+               summary = COALESCE(v.column5, events.summary), \
+               description = COALESCE(v.column6, events.description), \
+               labels = COALESCE(v.column7, events.labels), \
+               annotations = COALESCE(v.column8, events.annotations), \
+               ci_candidates = COALESCE(v.column9, events.ci_candidates), \
+               status = CASE WHEN v.column10 IS NULL THEN events.status ELSE 'resolved' END, \
+               resolved_at = COALESCE(v.column10, events.resolved_at), \
+               ends_at = COALESCE(v.column11, events.ends_at), \
+               last_raw_alert_id = v.column12 \
+             FROM (VALUES {}) AS v WHERE events.id = v.column1 AND events.status = 'open'",
+            values(conn, n, 12)
+        )
+    };
+    let affected = execute_chunked(conn, changes, 12, sql, |(id, c)| {
+        let latest = c.latest.as_ref();
+        vec![
+            Arg::text(id),
+            Arg::Int(c.add_count),
+            Arg::Int(c.last_seen),
+            Arg::OptText(latest.map(|s| s.severity.as_str().to_owned())),
+            Arg::OptText(latest.map(|s| s.summary.clone())),
+            Arg::OptText(latest.and_then(|s| s.description.clone())),
+            Arg::OptText(latest.map(|s| to_json(&s.labels))),
+            Arg::OptText(latest.map(|s| to_json(&s.annotations))),
+            Arg::OptText(latest.map(|s| to_json(&s.ci_candidates))),
+            Arg::OptInt(c.resolved_at),
+            Arg::OptInt(c.ends_at),
+            Arg::text(&c.raw_id),
+        ]
+    })
+    .await?;
+    expect_all(affected, changes.len())
 }

@@ -6,6 +6,7 @@
 pub mod batch;
 pub mod events;
 pub mod incidents;
+pub mod raw_alerts;
 pub mod sources;
 pub mod tokens;
 
