@@ -6,9 +6,11 @@
 //! with its file, line and reason.
 
 mod field;
+mod fingerprint;
 mod rule;
 mod spec;
 mod tests_runner;
+mod time;
 
 use std::collections::BTreeMap;
 use std::fmt;

@@ -5,11 +5,12 @@ use std::str::FromStr;
 
 use jiff::Timestamp;
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 
 use super::field::{scalar_text, without_nul, Field, Path};
-use super::spec::{ConditionSpec, FingerprintSpec, MapSpec, MappedSpec, RuleSpec};
-use crate::domain::{AlertStatus, Fingerprint, IncidentPolicy, Severity, Signal};
+use super::fingerprint::FingerprintRule;
+use super::spec::{ConditionSpec, MapSpec, MappedSpec, RuleSpec};
+use super::time::parse_time;
+use crate::domain::{AlertStatus, IncidentPolicy, Severity, Signal};
 
 #[derive(Debug, Clone)]
 pub struct Rule {
@@ -48,12 +49,6 @@ struct MapRule {
     from: Option<Path>,
     keep: Option<Vec<String>>,
     set: BTreeMap<String, Field>,
-}
-
-#[derive(Debug, Clone)]
-enum FingerprintRule {
-    Field(Field),
-    Hash(Vec<Path>),
 }
 
 /// What a rule made of a payload: the signals, and the alerts it could not read.
@@ -225,27 +220,6 @@ fn timestamp(
     Ok((ts > Timestamp::UNIX_EPOCH).then_some(ts))
 }
 
-/// RFC 3339 (any offset); a date-time without offset, taken as UTC; or Unix seconds
-/// (milliseconds when the number is too large to be seconds), as tools send all three.
-fn parse_time(text: &str) -> Option<Timestamp> {
-    if let Ok(ts) = text.parse::<Timestamp>() {
-        return Some(ts);
-    }
-    if let Ok(civil) = text.parse::<jiff::civil::DateTime>() {
-        return civil
-            .to_zoned(jiff::tz::TimeZone::UTC)
-            .ok()
-            .map(|z| z.timestamp());
-    }
-    let number: f64 = text.parse().ok()?;
-    let millis = if number.abs() < 1e11 {
-        number * 1000.0
-    } else {
-        number
-    };
-    Timestamp::from_millisecond(millis as i64).ok()
-}
-
 impl Condition {
     fn compile(spec: &ConditionSpec) -> Result<Self, String> {
         let accepted = match (&spec.equals, &spec.one_of) {
@@ -346,114 +320,5 @@ impl MapRule {
             }
         }
         out
-    }
-}
-
-impl FingerprintRule {
-    fn compile(spec: &FingerprintSpec) -> Result<Self, String> {
-        match (&spec.field, spec.from.is_empty()) {
-            (Some(field), true) => Ok(FingerprintRule::Field(Field::compile(field)?)),
-            (None, false) => spec
-                .from
-                .iter()
-                .map(|p| Path::compile(p))
-                .collect::<Result<_, _>>()
-                .map(FingerprintRule::Hash),
-            _ => Err("set exactly one of `field` or `from`".to_owned()),
-        }
-    }
-
-    fn eval(&self, alert: &Value) -> Result<Fingerprint, String> {
-        match self {
-            FingerprintRule::Field(field) => {
-                let raw = field
-                    .eval(alert)
-                    .ok_or_else(|| "fingerprint field is missing".to_owned())?;
-                Ok(Fingerprint::new(&raw).unwrap_or_else(|| hash_fingerprint(&[raw.as_str()])))
-            }
-            FingerprintRule::Hash(paths) => {
-                // serde_json keeps object keys in document order; canonicalize first so the
-                // same labels in another order give the same fingerprint.
-                let parts: Vec<String> = paths
-                    .iter()
-                    .map(|p| canonical(p.first(alert).unwrap_or(&Value::Null)))
-                    .collect();
-                if parts.iter().all(String::is_empty) {
-                    return Err("every fingerprint field is missing".to_owned());
-                }
-                let refs: Vec<&str> = parts.iter().map(String::as_str).collect();
-                Ok(hash_fingerprint(&refs))
-            }
-        }
-    }
-}
-
-/// A stable text form: object keys sorted, and scalars by their text, so `7714` and
-/// `"7714"` (tools are not consistent) give the same fingerprint.
-fn canonical(value: &Value) -> String {
-    match value {
-        Value::Object(obj) => {
-            let sorted: BTreeMap<&String, String> =
-                obj.iter().map(|(k, v)| (k, canonical(v))).collect();
-            let inner: Vec<String> = sorted
-                .into_iter()
-                .map(|(k, v)| format!("{}:{v}", Value::String(k.clone())))
-                .collect();
-            format!("{{{}}}", inner.join(","))
-        }
-        Value::Array(items) => {
-            let inner: Vec<String> = items.iter().map(canonical).collect();
-            format!("[{}]", inner.join(","))
-        }
-        other => scalar_text(other)
-            .map(|text| Value::String(text).to_string())
-            .unwrap_or_default(),
-    }
-}
-
-fn hash_fingerprint(parts: &[&str]) -> Fingerprint {
-    let mut hasher = Sha256::new();
-    for part in parts {
-        hasher.update(part.as_bytes());
-        hasher.update([0u8]);
-    }
-    let digest = hex::encode(hasher.finalize());
-    Fingerprint::new(&digest[..16]).unwrap_or_else(|| unreachable!("16 hex digits are valid"))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    #[test]
-    fn canonical_form_ignores_key_order() {
-        let a = json!({"b": 1, "a": {"y": 2, "x": [1, "z"]}});
-        let b = json!({"a": {"x": [1, "z"], "y": 2}, "b": 1});
-        assert_eq!(canonical(&a), canonical(&b));
-        assert_ne!(canonical(&a), canonical(&json!({"b": 2})));
-        assert_eq!(canonical(&json!(7714)), canonical(&json!("7714")));
-    }
-
-    #[test]
-    fn times_come_as_rfc3339_civil_utc_or_unix_numbers() {
-        let want: Timestamp = "2026-11-29T21:22:40Z".parse().expect("time");
-        for text in [
-            "2026-11-29T15:22:40-06:00",
-            "2026-11-29T21:22:40",
-            "1795987360",
-            "1795987360000",
-        ] {
-            assert_eq!(parse_time(text), Some(want), "{text}");
-        }
-        assert_eq!(parse_time("yesterday"), None);
-    }
-
-    #[test]
-    fn hashed_fingerprints_are_sixteen_hex_digits_and_stable() {
-        let fp = hash_fingerprint(&["a", "b"]);
-        assert_eq!(fp.as_str().len(), 16);
-        assert_eq!(fp, hash_fingerprint(&["a", "b"]));
-        assert_ne!(fp, hash_fingerprint(&["ab"]));
     }
 }
