@@ -153,6 +153,68 @@ pub struct Signal {
     pub incident: IncidentPolicy,
 }
 
+/// What happened to one alert at intake.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// A new occurrence: a new event.
+    Created,
+    /// A repeat of the open event.
+    Updated,
+    /// The open event's alert ended.
+    Resolved,
+    /// A late copy of an occurrence that already ended: nothing changed.
+    Stale,
+    /// A resolution for an alert with no open event: nothing changed.
+    Ignored,
+}
+
+impl Outcome {
+    /// The metric label; also the word in API answers.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Created => "created",
+            Outcome::Updated => "updated",
+            Outcome::Resolved => "resolved",
+            Outcome::Stale => "stale",
+            Outcome::Ignored => "ignored",
+        }
+    }
+
+    /// What the outcome did to its event, for `vigia_events_total`.
+    pub fn event_action(self) -> Option<&'static str> {
+        match self {
+            Outcome::Created => Some("opened"),
+            Outcome::Updated => Some("updated"),
+            Outcome::Resolved => Some("resolved"),
+            Outcome::Stale | Outcome::Ignored => None,
+        }
+    }
+}
+
+/// What one alert did to its incident.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum IncidentAction {
+    Opened,
+    Updated,
+    /// Every alert of the incident has ended; it stays for a technician.
+    AlertsCleared,
+    /// Every alert ended and the rule resolves such incidents.
+    Resolved,
+}
+
+impl IncidentAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IncidentAction::Opened => "opened",
+            IncidentAction::Updated => "updated",
+            IncidentAction::AlertsCleared => "alerts_cleared",
+            IncidentAction::Resolved => "resolved",
+        }
+    }
+}
+
 /// Prefixed, time-ordered identifiers (`evt_…`, `inc_…`): sortable, so newest-first
 /// listings and cursors are plain comparisons.
 pub mod ids {

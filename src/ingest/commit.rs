@@ -196,23 +196,16 @@ impl Writer {
             .with_label_values(&[&job.source])
             .observe(elapsed.max(0.0));
         for alert in alerts {
+            let source = job.source.as_str();
             m.alerts_received
-                .with_label_values(&[job.source.as_str(), alert.outcome])
+                .with_label_values(&[source, alert.outcome.as_str()])
                 .inc();
-            let event_action = match alert.outcome {
-                "created" => Some("opened"),
-                "updated" => Some("updated"),
-                "resolved" => Some("resolved"),
-                _ => None,
-            };
-            if let Some(action) = event_action {
-                m.events
-                    .with_label_values(&[job.source.as_str(), action])
-                    .inc();
+            if let Some(action) = alert.outcome.event_action() {
+                m.events.with_label_values(&[source, action]).inc();
             }
             if let Some(action) = alert.incident_action {
                 m.incidents
-                    .with_label_values(&[job.source.as_str(), action])
+                    .with_label_values(&[source, action.as_str()])
                     .inc();
             }
         }

@@ -14,7 +14,7 @@ use jiff::Timestamp;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::domain::Signal;
+use crate::domain::{IncidentAction, Outcome, Signal};
 
 /// One accepted payload, ready to be written.
 #[derive(Debug)]
@@ -32,11 +32,9 @@ pub struct Submission {
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct AlertResult {
     pub fingerprint: String,
-    /// created, updated, resolved, stale (a late copy of an ended alert) or ignored
-    /// (a resolution for an alert with no open event).
-    pub outcome: &'static str,
+    pub outcome: Outcome,
     pub event_id: Option<String>,
     pub incident_id: Option<String>,
-    /// What happened to the incident: opened, updated, alerts_cleared or resolved.
-    pub incident_action: Option<&'static str>,
+    /// What happened to the incident, if the alert has one.
+    pub incident_action: Option<IncidentAction>,
 }

@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use super::{AlertResult, Submission};
-use crate::domain::{ids, to_millis, Signal};
+use crate::domain::{ids, to_millis, IncidentAction, Signal};
 use crate::pipeline::dedup::{decide, Action, LatestEvent};
 use crate::store::batch::Key;
 use crate::store::events::{EventChange, NewEvent};
@@ -102,7 +102,7 @@ impl Plan {
                     .then(|| self.attach(state, signal, &id, now));
                 if let Some((incident, action)) = &incident {
                     result.incident_id = Some(incident.clone());
-                    result.incident_action = Some(action);
+                    result.incident_action = Some(*action);
                 }
                 state.latest = Some(LatestEvent {
                     id: id.clone(),
@@ -122,7 +122,7 @@ impl Plan {
                     Some(incident) => {
                         self.touch_incident(&incident, now);
                         result.incident_id = Some(incident);
-                        result.incident_action = Some("updated");
+                        result.incident_action = Some(IncidentAction::Updated);
                     }
                     None if signal.incident.opens => {
                         let (incident, action) = self.attach(state, signal, &event_id, now);
@@ -166,18 +166,18 @@ impl Plan {
         signal: &Signal,
         event_id: &str,
         now: i64,
-    ) -> (String, &'static str) {
+    ) -> (String, IncidentAction) {
         let (incident, action) = match &state.open_incident {
             Some(incident) => {
                 self.link_to_existing(incident, signal, now);
-                (incident.clone(), "updated")
+                (incident.clone(), IncidentAction::Updated)
             }
             None => {
                 let id = ids::new(ids::INCIDENT);
                 self.new_incidents
                     .insert(id.clone(), new_incident(&id, signal, now));
                 state.open_incident = Some(id.clone());
-                (id, "opened")
+                (id, IncidentAction::Opened)
             }
         };
         self.links
@@ -303,7 +303,7 @@ fn new_incident(id: &str, signal: &Signal, now: i64) -> NewIncident {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{AlertStatus, Fingerprint, IncidentPolicy, Severity};
+    use crate::domain::{AlertStatus, Fingerprint, IncidentPolicy, Outcome, Severity};
 
     fn signal(fp: &str, status: AlertStatus, starts: &str) -> Signal {
         Signal {
@@ -359,8 +359,10 @@ mod tests {
             50
         );
         assert_eq!(plan.links.len(), 1);
-        assert_eq!(plan.results[0][0].outcome, "created");
-        assert!(plan.results[1..].iter().all(|r| r[0].outcome == "updated"));
+        assert_eq!(plan.results[0][0].outcome, Outcome::Created);
+        assert!(plan.results[1..]
+            .iter()
+            .all(|r| r[0].outcome == Outcome::Updated));
     }
 
     #[test]
@@ -373,7 +375,15 @@ mod tests {
         ];
         let plan = plan(&jobs, &KnownState::default());
         let outcomes: Vec<_> = plan.results.iter().map(|r| r[0].outcome).collect();
-        assert_eq!(outcomes, ["created", "resolved", "stale", "created"]);
+        assert_eq!(
+            outcomes,
+            [
+                Outcome::Created,
+                Outcome::Resolved,
+                Outcome::Stale,
+                Outcome::Created
+            ]
+        );
         assert_eq!(plan.new_events.len(), 2);
         let first = plan
             .new_events

@@ -7,6 +7,7 @@ use sqlx::AnyConnection;
 
 use super::plan::{key_of, plan, KnownState, Plan};
 use super::{AlertResult, Submission};
+use crate::domain::{IncidentAction, Outcome};
 use crate::store::batch::{self, Key};
 use crate::store::raw_alerts::{self, RawInsert};
 use crate::store::StoreResult;
@@ -72,19 +73,23 @@ async fn settle_cleared(conn: &mut AnyConnection, plan: &mut Plan) -> StoreResul
         .map(|(id, (auto, at))| (id, *auto, *at))
         .collect();
     incidents::mark_cleared(conn, &cleared).await?;
-    let actions: std::collections::HashMap<String, &'static str> = cleared
+    let actions: std::collections::HashMap<String, IncidentAction> = cleared
         .iter()
         .map(|(id, auto, _)| {
             (
                 (*id).clone(),
-                if *auto { "resolved" } else { "alerts_cleared" },
+                if *auto {
+                    IncidentAction::Resolved
+                } else {
+                    IncidentAction::AlertsCleared
+                },
             )
         })
         .collect();
     for result in plan.results.iter_mut().flatten() {
-        if result.outcome == "resolved" {
+        if result.outcome == Outcome::Resolved {
             if let Some(action) = result.incident_id.as_ref().and_then(|id| actions.get(id)) {
-                result.incident_action = Some(action);
+                result.incident_action = Some(*action);
             }
         }
     }

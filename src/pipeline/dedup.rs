@@ -6,7 +6,7 @@
 
 use jiff::Timestamp;
 
-use crate::domain::{AlertStatus, Signal};
+use crate::domain::{AlertStatus, Outcome, Signal};
 
 /// The latest event stored for a (source, fingerprint).
 #[derive(Debug, Clone, PartialEq)]
@@ -42,14 +42,13 @@ pub enum Action {
 }
 
 impl Action {
-    /// The outcome name used in API answers and metrics.
-    pub fn outcome(&self) -> &'static str {
+    pub fn outcome(&self) -> Outcome {
         match self {
-            Action::Open { .. } => "created",
-            Action::Repeat { .. } => "updated",
-            Action::Resolve { .. } => "resolved",
-            Action::Stale => "stale",
-            Action::NothingToResolve => "ignored",
+            Action::Open { .. } => Outcome::Created,
+            Action::Repeat { .. } => Outcome::Updated,
+            Action::Resolve { .. } => Outcome::Resolved,
+            Action::Stale => Outcome::Stale,
+            Action::NothingToResolve => Outcome::Ignored,
         }
     }
 }
