@@ -194,6 +194,7 @@ async fn register_sources(store: &Store, rules: &RuleSet) -> Result<(), StoreErr
 }
 
 /// Loads the rules again; on any error the rules in force stay, and the error is logged.
+#[tracing::instrument(skip_all)]
 pub async fn reload_rules(state: &AppState) -> Result<(), AppError> {
     let dir = state.rules().dir.clone();
     let rules = RuleSet::load(&dir)?;

@@ -133,9 +133,15 @@ pub enum ConfigError {
     Invalid(String),
 }
 
+/// Read when present and no other file is named.
+pub const DEFAULT_FILE: &str = "vigia.toml";
+
 impl Config {
-    /// Loads defaults, then `file` if given, then the process environment.
+    /// Loads defaults, then `file` if given (else `./vigia.toml` if there is one), then
+    /// the process environment.
     pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        let local = Path::new(DEFAULT_FILE);
+        let file = file.or_else(|| local.is_file().then_some(local));
         // Only `VIGIA_SECTION__KEY` variables are settings: orchestrators add others with
         // the same prefix (Kubernetes sets `VIGIA_PORT` for a Service named `vigia`).
         let env = Env::prefixed("VIGIA_")
@@ -265,6 +271,15 @@ mod tests {
             jail.set_env("VIGIA_DATABASE__URL", "mysql://x");
             let err = Config::load(None).expect_err("bad scheme refused");
             assert!(err.to_string().contains("database.url"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn a_vigia_toml_in_the_working_directory_is_read_without_being_named() {
+        Jail::expect_with(|jail| {
+            jail.create_file("vigia.toml", "[server]\nbody_limit = 4096\n")?;
+            assert_eq!(Config::load(None).expect("loads").server.body_limit, 4096);
             Ok(())
         });
     }

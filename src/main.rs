@@ -17,8 +17,8 @@ use vigia::store::Store;
 #[derive(Parser)]
 #[command(name = "vigia", version)]
 struct Cli {
-    /// Configuration file (TOML). Settings also come from `VIGIA_*` variables,
-    /// e.g. `VIGIA_DATABASE__URL`.
+    /// Configuration file (TOML); without it, `./vigia.toml` is read if present.
+    /// Settings also come from `VIGIA_SECTION__KEY` variables, e.g. `VIGIA_DATABASE__URL`.
     #[arg(long, global = true, env = "VIGIA_CONFIG")]
     config: Option<PathBuf>,
     #[command(subcommand)]

@@ -92,6 +92,7 @@ struct Request {
 }
 
 /// Reads the payload with the source's rules and waits for its alerts to be committed.
+#[tracing::instrument(skip_all, fields(source = %source))]
 async fn accept(
     state: &AppState,
     rules: &RuleSet,

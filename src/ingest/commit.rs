@@ -112,6 +112,7 @@ impl Writer {
         }
     }
 
+    #[tracing::instrument(skip_all, fields(jobs = batch.len(), alerts))]
     async fn write(&self, batch: Vec<Job>, alerts: usize) {
         let started = Instant::now();
         let (jobs, replies): (Vec<Submission>, Vec<Reply>) =
