@@ -112,6 +112,7 @@ impl App {
         );
         let mut writer = writer;
         let ended = tokio::select! {
+            biased;
             joined = &mut server => Ended::Server(joined),
             joined = &mut writer => Ended::Writer(joined),
             _ = overdue(&shutdown, grace) => {
@@ -129,6 +130,12 @@ impl App {
                     warn!("the intake writer did not finish within the grace period");
                 }
                 served
+            }
+            // Once the server stops, its last handles to the queue go and the writer ends
+            // with it: that is the normal way out.
+            Ended::Writer(Ok(())) if shutdown.is_cancelled() => {
+                drain(&mut server, grace).await;
+                Ok(())
             }
             // Without its writer the service cannot accept alerts: stop, and say why.
             Ended::Writer(joined) => {

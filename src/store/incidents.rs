@@ -205,7 +205,8 @@ pub async fn with_open_events(
 }
 
 /// Records that every alert of these incidents ended; those whose rule says so are
-/// resolved. Each entry: (incident, auto_resolve, when).
+/// resolved. Each entry: (incident, auto_resolve, when). (The status test is an
+/// expression so SQLite finds rows by id, not through the status index it rewrites.)
 pub async fn mark_cleared(
     conn: &mut AnyConnection,
     cleared: &[(&String, bool, i64)],
@@ -220,7 +221,8 @@ pub async fn mark_cleared(
                resolution = CASE WHEN v.column3 = 1 THEN 'alerts cleared' \
                  ELSE incidents.resolution END \
              FROM (VALUES {}) AS v \
-             WHERE incidents.id = v.column1 AND incidents.status NOT IN {INCIDENT_TERMINAL}",
+             WHERE incidents.id = v.column1 \
+               AND (incidents.status || '') NOT IN {INCIDENT_TERMINAL}",
             values(conn, n, 3)
         )
     };
