@@ -71,6 +71,12 @@ impl Store {
             .acquire_timeout(Duration::from_secs(10))
             .after_connect(move |conn, _meta| {
                 Box::pin(async move {
+                    if backend == Backend::Postgres {
+                        // Short OLTP statements: compiling them (JIT) costs more than it
+                        // saves, and the planner's early estimates on a young table
+                        // trigger it for the batch read (10 ms of 17).
+                        conn.execute("SET jit = off").await?;
+                    }
                     if backend == Backend::Sqlite {
                         // WAL lets readers run beside the writer; FULL makes every commit
                         // durable before the HTTP answer (group commit pays for it). A
