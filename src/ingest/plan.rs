@@ -258,10 +258,15 @@ fn ended_at(resolution: &Signal) -> Option<jiff::Timestamp> {
     resolution.ends_at.or(resolution.starts_at)
 }
 
-/// A repeat refreshes what the tool says now, but an occurrence keeps its start.
+/// A repeat refreshes what the tool says now, but an occurrence keeps its start, and a
+/// description the repeat does not repeat (as for events stored before the batch).
 fn refreshed(current: &Signal, repeat: &Signal) -> Signal {
     Signal {
         starts_at: current.starts_at,
+        description: repeat
+            .description
+            .clone()
+            .or_else(|| current.description.clone()),
         ..repeat.clone()
     }
 }
