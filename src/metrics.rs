@@ -20,6 +20,8 @@ pub struct Metrics {
     pub incidents: IntCounterVec,
     pub open_events: IntGauge,
     pub open_incidents: IntGauge,
+    /// Submissions accepted into the intake queue and not yet answered.
+    pub intake_pending: IntGauge,
     /// From request received to commit, by source.
     pub intake_seconds: HistogramVec,
     /// Alerts written per group-commit transaction.
@@ -107,6 +109,10 @@ impl Metrics {
             )?,
             open_events: gauge("vigia_open_events", "Events currently open.")?,
             open_incidents: gauge("vigia_open_incidents", "Incidents not yet resolved, closed or canceled.")?,
+            intake_pending: gauge(
+                "vigia_intake_pending",
+                "Ingest requests waiting for their alerts to be committed.",
+            )?,
             intake_seconds,
             batch_alerts,
             batch_seconds,

@@ -5,6 +5,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use prometheus::IntGauge;
 use sqlx::Connection;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
@@ -38,6 +39,7 @@ struct Job {
 #[derive(Clone)]
 pub struct Intake {
     queue: mpsc::Sender<Job>,
+    pending: IntGauge,
 }
 
 impl Intake {
@@ -51,13 +53,14 @@ impl Intake {
         stop: CancellationToken,
     ) -> (Self, JoinHandle<()>) {
         let (queue, rx) = mpsc::channel(queue_depth);
+        let pending = metrics.intake_pending.clone();
         let writer = Writer {
             store,
             metrics,
             max_batch_alerts,
         };
         let handle = tokio::spawn(writer.run(rx, stop));
-        (Intake { queue }, handle)
+        (Intake { queue, pending }, handle)
     }
 
     /// Whether the writer is still taking submissions.
@@ -74,7 +77,25 @@ impl Intake {
                 mpsc::error::TrySendError::Full(_) => IntakeError::Overloaded,
                 mpsc::error::TrySendError::Closed(_) => IntakeError::Stopped,
             })?;
+        let _waiting = Pending::count(&self.pending);
         answer.await.map_err(|_| IntakeError::Stopped)?
+    }
+}
+
+/// Counts a submission as waiting for its commit until dropped, also when the caller
+/// goes away first.
+struct Pending<'a>(&'a IntGauge);
+
+impl<'a> Pending<'a> {
+    fn count(gauge: &'a IntGauge) -> Self {
+        gauge.inc();
+        Pending(gauge)
+    }
+}
+
+impl Drop for Pending<'_> {
+    fn drop(&mut self) {
+        self.0.dec();
     }
 }
 

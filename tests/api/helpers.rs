@@ -213,6 +213,17 @@ impl TestApp {
         })
     }
 
+    /// Waits (10 s at most) until `n` ingest requests wait for their commit.
+    pub async fn wait_for_pending(&self, n: f64) {
+        for _ in 0..500 {
+            if self.metric("vigia_intake_pending").await == Some(n) {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        panic!("never saw {n} requests pending");
+    }
+
     /// Asserts every batch so far was written set-based, not by the fallback.
     pub async fn assert_no_fallback(&self) {
         let fallbacks = self.metric("vigia_intake_batch_fallbacks_total").await;
@@ -225,7 +236,8 @@ impl TestApp {
         let mut conn = self.pool().acquire().await.expect("connection");
         let statements: &[&str] = match backend {
             Backend::Sqlite => &["BEGIN IMMEDIATE"],
-            Backend::Postgres => &["BEGIN", "LOCK TABLE events IN ACCESS EXCLUSIVE MODE"],
+            // Blocks the writer's first insert; reads (and so `/metrics`) go on.
+            Backend::Postgres => &["BEGIN", "LOCK TABLE raw_alerts IN EXCLUSIVE MODE"],
         };
         for sql in statements {
             sqlx::query(sql).execute(&mut *conn).await.expect("lock");
