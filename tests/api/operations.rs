@@ -10,6 +10,7 @@ on_both_stores!(
     metrics_report_intake_after_traffic,
     shutdown_answers_every_accepted_request,
     a_full_queue_refuses_with_503_and_stores_nothing_of_the_refused,
+    requests_waiting_together_share_one_commit,
 );
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -199,4 +200,51 @@ async fn a_full_queue_refuses_with_503_and_stores_nothing_of_the_refused(backend
         "refused requests stored nothing"
     );
     assert_eq!(app.metric("vigia_intake_pending").await, Some(0.0));
+}
+
+/// Group commit: requests that arrive while a commit is under way are written together,
+/// in one transaction, and each is answered after it.
+async fn requests_waiting_together_share_one_commit(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let mut lock = app.hold_writer(backend).await;
+    let posts: Vec<_> = (1..=10)
+        .map(|n| {
+            let request = app
+                .client
+                .post(format!("{}/api/v1/ingest/alertmanager", app.base))
+                .bearer_auth(&app.monitor_token)
+                .header("content-type", "application/json")
+                .body(app.distinct_group(n));
+            tokio::spawn(async move { request.send().await.map(|r| r.status().as_u16()) })
+        })
+        .collect();
+    app.wait_for_pending(10.0).await;
+    let commits_before = app
+        .metric("vigia_intake_batch_alerts_count")
+        .await
+        .unwrap_or(0.0);
+    sqlx::query("ROLLBACK")
+        .execute(&mut *lock)
+        .await
+        .expect("release");
+    drop(lock);
+    for post in posts {
+        assert_eq!(post.await.expect("task").expect("answered"), 200);
+    }
+    // The writer held the first request (or the first few) while it waited; the others
+    // queued behind and went in the next transaction together: 10 requests, ≤ 2 commits.
+    let commits = app
+        .metric("vigia_intake_batch_alerts_count")
+        .await
+        .expect("exported")
+        - commits_before;
+    assert!(
+        (1.0..=2.0).contains(&commits),
+        "{commits} commits for 10 requests"
+    );
+    assert_eq!(
+        app.metric("vigia_intake_batch_alerts_sum").await,
+        Some(30.0)
+    );
+    assert_eq!(app.count("events").await, 30);
 }
