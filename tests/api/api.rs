@@ -107,16 +107,14 @@ async fn acknowledging_records_who_and_when_and_repeating_it_is_harmless(backend
         format!("/api/v1/incidents/{incident_id}/ack"),
     ] {
         let first: Value = app
-            .send(Method::POST, &path, None, Some(&app.admin_token))
+            .as_admin(Method::POST, &path)
             .await
             .json()
             .await
             .expect("json");
         assert_eq!(first["acked_by"], "admin.mesa");
         let acked_at = first["acked_at"].as_str().expect("acked_at").to_owned();
-        let second = app
-            .send(Method::POST, &path, None, Some(&app.admin_token))
-            .await;
+        let second = app.as_admin(Method::POST, &path).await;
         assert_eq!(second.status(), 200);
         let second: Value = second.json().await.expect("json");
         assert_eq!(
@@ -130,12 +128,7 @@ async fn acknowledging_records_who_and_when_and_repeating_it_is_harmless(backend
         "admin.mesa"
     );
     let resp = app
-        .send(
-            Method::POST,
-            "/api/v1/incidents/inc_nope/ack",
-            None,
-            Some(&app.admin_token),
-        )
+        .as_admin(Method::POST, "/api/v1/incidents/inc_nope/ack")
         .await;
     assert_eq!(resp.status(), 404);
     let resp = app

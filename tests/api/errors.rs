@@ -317,31 +317,12 @@ async fn a_database_failure_is_a_503_and_the_alert_is_not_half_stored(backend: B
 
 async fn unknown_endpoints_and_methods_are_problems_too(backend: Backend) {
     let app = spawn_app(backend).await;
-    let resp = app
-        .send(
-            Method::GET,
-            "/api/v1/nothing-here",
-            None,
-            Some(&app.admin_token),
-        )
-        .await;
+    let resp = app.as_admin(Method::GET, "/api/v1/nothing-here").await;
     problem(resp, 404, "not_found").await;
-    let resp = app
-        .send(
-            Method::DELETE,
-            "/api/v1/events",
-            None,
-            Some(&app.admin_token),
-        )
-        .await;
+    let resp = app.as_admin(Method::DELETE, "/api/v1/events").await;
     problem(resp, 405, "method_not_allowed").await;
     let resp = app
-        .send(
-            Method::GET,
-            "/api/v1/events/evt_missing",
-            None,
-            Some(&app.admin_token),
-        )
+        .as_admin(Method::GET, "/api/v1/events/evt_missing")
         .await;
     let body = problem(resp, 404, "not_found").await;
     assert!(body["detail"]
@@ -361,12 +342,7 @@ async fn bad_listing_parameters_are_400(backend: Backend) {
         "?limit=abc",
     ] {
         let resp = app
-            .send(
-                Method::GET,
-                &format!("/api/v1/events{query}"),
-                None,
-                Some(&app.admin_token),
-            )
+            .as_admin(Method::GET, &format!("/api/v1/events{query}"))
             .await;
         problem(resp, 400, "bad_request").await;
     }

@@ -164,6 +164,11 @@ impl TestApp {
         req.send().await.expect("request sent")
     }
 
+    /// A body-less request as the admin.
+    pub async fn as_admin(&self, method: Method, path: &str) -> Response {
+        self.send(method, path, None, Some(&self.admin_token)).await
+    }
+
     /// Posts a payload as the monitoring source and expects it accepted.
     pub async fn ingest(&self, source: &str, body: &str) -> Value {
         let resp = self
