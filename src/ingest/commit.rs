@@ -133,7 +133,7 @@ impl Writer {
         }
     }
 
-    #[tracing::instrument(skip_all, fields(jobs = batch.len(), alerts))]
+    #[tracing::instrument(skip_all, fields(jobs = batch.len(), alerts = alerts))]
     async fn write(&self, batch: Vec<Job>, alerts: usize) {
         let started = Instant::now();
         let (jobs, replies): (Vec<Submission>, Vec<Reply>) =
