@@ -289,16 +289,11 @@ impl Filter {
     }
 
     pub fn bind<'q, O>(
-        &'q self,
+        self,
         mut query: sqlx::query::QueryAs<'q, sqlx::Any, O, sqlx::any::AnyArguments<'q>>,
     ) -> sqlx::query::QueryAs<'q, sqlx::Any, O, sqlx::any::AnyArguments<'q>> {
-        for arg in &self.args {
-            query = match arg {
-                Arg::Text(t) => query.bind(t.as_str()),
-                Arg::Int(i) => query.bind(*i),
-                Arg::OptText(t) => query.bind(t.as_deref()),
-                Arg::OptInt(i) => query.bind(*i),
-            };
+        for arg in self.args {
+            query = arg.bind_to_as(query);
         }
         query
     }
