@@ -39,11 +39,9 @@ async fn problem(resp: Response, status: u16, code: &str) -> Value {
 async fn malformed_json_is_a_400_with_the_parsers_position(backend: Backend) {
     let app = spawn_app(backend).await;
     let resp = app
-        .send(
-            Method::POST,
-            "/api/v1/ingest/alertmanager",
-            Some("{\n  \"version\": \"4\",\n  \"alerts\": [tru"),
-            Some(&app.monitor_token),
+        .post_alerts(
+            "alertmanager",
+            "{\n  \"version\": \"4\",\n  \"alerts\": [tru",
         )
         .await;
     let body = problem(resp, 400, "malformed_json").await;
@@ -71,14 +69,7 @@ async fn a_wrong_content_type_is_a_415(backend: Backend) {
 
 async fn an_unknown_source_is_a_404(backend: Backend) {
     let app = spawn_app(backend).await;
-    let resp = app
-        .send(
-            Method::POST,
-            "/api/v1/ingest/zabbix",
-            Some("{}"),
-            Some(&app.monitor_token),
-        )
-        .await;
+    let resp = app.post_alerts("zabbix", "{}").await;
     let body = problem(resp, 404, "not_found").await;
     assert!(body["detail"].as_str().expect("detail").contains("zabbix"));
 }
@@ -86,12 +77,7 @@ async fn an_unknown_source_is_a_404(backend: Backend) {
 async fn a_payload_that_matches_no_rule_is_a_422_naming_the_source_and_why(backend: Backend) {
     let app = spawn_app(backend).await;
     let resp = app
-        .send(
-            Method::POST,
-            "/api/v1/ingest/alertmanager",
-            Some(r#"{"version":"3","alerts":[]}"#),
-            Some(&app.monitor_token),
-        )
+        .post_alerts("alertmanager", r#"{"version":"3","alerts":[]}"#)
         .await;
     let body = problem(resp, 422, "unprocessable_payload").await;
     let detail = body["detail"].as_str().expect("detail");
@@ -104,14 +90,7 @@ async fn a_payload_that_matches_no_rule_is_a_422_naming_the_source_and_why(backe
     // A group where no alert can be read is refused whole, saying why for each.
     let unreadable =
         r#"{"version":"4","alerts":[{"labels":{"alertname":"A"}},{"labels":{"alertname":"B"}}]}"#;
-    let resp = app
-        .send(
-            Method::POST,
-            "/api/v1/ingest/alertmanager",
-            Some(unreadable),
-            Some(&app.monitor_token),
-        )
-        .await;
+    let resp = app.post_alerts("alertmanager", unreadable).await;
     let body = problem(resp, 422, "unprocessable_payload").await;
     assert_eq!(
         body["errors"],
@@ -204,14 +183,7 @@ async fn a_body_over_the_limit_is_a_413(backend: Backend) {
     let mut payload: Value =
         serde_json::from_str(&fixture("alertmanager/instance-down-firing.json")).expect("json");
     payload["padding"] = "x".repeat(4096).into();
-    let resp = app
-        .send(
-            Method::POST,
-            "/api/v1/ingest/alertmanager",
-            Some(&payload.to_string()),
-            Some(&app.monitor_token),
-        )
-        .await;
+    let resp = app.post_alerts("alertmanager", &payload.to_string()).await;
     let body = problem(resp, 413, "payload_too_large").await;
     assert!(body["detail"].as_str().expect("detail").contains("2048"));
     // Under the limit, the same alert is accepted.
@@ -232,14 +204,7 @@ async fn a_bad_request_loses_nothing_already_accepted(backend: Backend) {
         r#"{"version":"4","alerts":[{"status":"firing"}]}"#,
         "[]",
     ] {
-        let resp = app
-            .send(
-                Method::POST,
-                "/api/v1/ingest/alertmanager",
-                Some(bad),
-                Some(&app.monitor_token),
-            )
-            .await;
+        let resp = app.post_alerts("alertmanager", bad).await;
         assert!(resp.status().is_client_error(), "{bad}");
     }
     assert_eq!(app.events("").await, before);
@@ -280,12 +245,7 @@ async fn a_database_failure_is_a_503_and_the_alert_is_not_half_stored(backend: B
             .expect("inject fault");
     }
     let resp = app
-        .send(
-            Method::POST,
-            "/api/v1/ingest/alertmanager",
-            Some(&fixture("alertmanager/group-firing.json")),
-            Some(&app.monitor_token),
-        )
+        .post_alerts("alertmanager", &fixture("alertmanager/group-firing.json"))
         .await;
     assert_eq!(resp.headers()["retry-after"], "1");
     problem(resp, 503, "unavailable").await;

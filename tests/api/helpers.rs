@@ -169,16 +169,27 @@ impl TestApp {
         self.send(method, path, None, Some(&self.admin_token)).await
     }
 
+    /// A POST of `body` to a source's ingest endpoint as the monitoring source, not yet
+    /// sent (for concurrent or repeated sends).
+    pub fn ingest_request(&self, source: &str, body: String) -> reqwest::RequestBuilder {
+        self.client
+            .post(format!("{}/api/v1/ingest/{source}", self.base))
+            .bearer_auth(&self.monitor_token)
+            .header("content-type", "application/json")
+            .body(body)
+    }
+
+    /// Posts a payload as the monitoring source; the answer as it is.
+    pub async fn post_alerts(&self, source: &str, body: &str) -> Response {
+        self.ingest_request(source, body.to_owned())
+            .send()
+            .await
+            .expect("request sent")
+    }
+
     /// Posts a payload as the monitoring source and expects it accepted.
     pub async fn ingest(&self, source: &str, body: &str) -> Value {
-        let resp = self
-            .send(
-                Method::POST,
-                &format!("/api/v1/ingest/{source}"),
-                Some(body),
-                Some(&self.monitor_token),
-            )
-            .await;
+        let resp = self.post_alerts(source, body).await;
         let status = resp.status();
         let json: Value = resp.json().await.expect("JSON answer");
         assert_eq!(status, 200, "ingest refused: {json}");

@@ -1,6 +1,5 @@
 //! The Alertmanager receiver with the real captured payloads.
 
-use reqwest::Method;
 use serde_json::Value;
 
 use crate::helpers::{by_fingerprint, fixture, spawn_app, spawn_app_with, Backend, TestApp};
@@ -242,14 +241,7 @@ async fn unknown_extra_fields_are_ignored(backend: Backend) {
 async fn fifty_concurrent_posts_of_the_same_alert_yield_exactly_one_open_event(backend: Backend) {
     let app = spawn_app(backend).await;
     let body = fixture("alertmanager/instance-down-firing.json");
-    let posts = (0..50).map(|_| {
-        app.send(
-            Method::POST,
-            "/api/v1/ingest/alertmanager",
-            Some(&body),
-            Some(&app.monitor_token),
-        )
-    });
+    let posts = (0..50).map(|_| app.post_alerts("alertmanager", &body));
     let statuses: Vec<u16> = futures::future::join_all(posts)
         .await
         .iter()
@@ -336,12 +328,7 @@ async fn two_replicas_sharing_a_database_keep_one_open_event(backend: Backend) {
     let mut sends = Vec::new();
     for app in [&first, &second] {
         for _ in 0..20 {
-            let request = app
-                .client
-                .post(format!("{}/api/v1/ingest/alertmanager", app.base))
-                .bearer_auth(&app.monitor_token)
-                .header("content-type", "application/json")
-                .body(body.clone());
+            let request = app.ingest_request("alertmanager", body.clone());
             sends.push(async move {
                 // A sender retries a 503, as Alertmanager does.
                 for _ in 0..20 {

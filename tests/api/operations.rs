@@ -50,13 +50,7 @@ async fn metrics_report_intake_after_traffic(backend: Backend) {
         &fixture("alertmanager/group-one-resolved.json"),
     )
     .await;
-    app.send(
-        Method::POST,
-        "/api/v1/ingest/alertmanager",
-        Some("{"),
-        Some(&app.monitor_token),
-    )
-    .await;
+    app.post_alerts("alertmanager", "{").await;
     let expected: &[(&str, f64)] = &[
         (
             r#"vigia_alerts_received_total{outcome="created",source="alertmanager"}"#,
@@ -116,12 +110,7 @@ async fn shutdown_answers_every_accepted_request(backend: Backend) {
     let lock = app.hold_writer(backend).await;
     let posts: Vec<_> = (1..=10)
         .map(|n| {
-            let request = app
-                .client
-                .post(format!("{}/api/v1/ingest/alertmanager", app.base))
-                .bearer_auth(&app.monitor_token)
-                .header("content-type", "application/json")
-                .body(app.distinct_group(n));
+            let request = app.ingest_request("alertmanager", app.distinct_group(n));
             tokio::spawn(async move { request.send().await.map(|r| r.status().as_u16()) })
         })
         .collect();
@@ -159,12 +148,7 @@ async fn a_full_queue_refuses_with_503_and_stores_nothing_of_the_refused(backend
     let app = spawn_app_with(backend, |c| c.intake.queue_depth = 1).await;
     let mut lock = app.hold_writer(backend).await;
     let post = |n: u32| {
-        let request = app
-            .client
-            .post(format!("{}/api/v1/ingest/alertmanager", app.base))
-            .bearer_auth(&app.monitor_token)
-            .header("content-type", "application/json")
-            .body(app.distinct_group(n));
+        let request = app.ingest_request("alertmanager", app.distinct_group(n));
         tokio::spawn(async move {
             let resp = request.send().await.expect("answered");
             let retry = resp.headers().get("retry-after").is_some();
@@ -209,12 +193,7 @@ async fn requests_waiting_together_share_one_commit(backend: Backend) {
     let mut lock = app.hold_writer(backend).await;
     let posts: Vec<_> = (1..=10)
         .map(|n| {
-            let request = app
-                .client
-                .post(format!("{}/api/v1/ingest/alertmanager", app.base))
-                .bearer_auth(&app.monitor_token)
-                .header("content-type", "application/json")
-                .body(app.distinct_group(n));
+            let request = app.ingest_request("alertmanager", app.distinct_group(n));
             tokio::spawn(async move { request.send().await.map(|r| r.status().as_u16()) })
         })
         .collect();
