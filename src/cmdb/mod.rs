@@ -1,0 +1,4 @@
+//! The CI registry: units and configuration items, their dependency graph, and the
+//! import of registry files.
+
+pub mod model;
