@@ -122,12 +122,73 @@ impl fmt::Display for Fingerprint {
 }
 
 /// Whether a signal opens an incident, and what happens to it when its alerts clear.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct IncidentPolicy {
     /// The signal opens (or updates) an incident.
     pub opens: bool,
     /// When every event of the incident is resolved, resolve the incident too.
     pub auto_resolve: bool,
+    /// Fire this often before an incident opens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub threshold: Option<Rate>,
+    /// Change state more than this often and the alert is flapping.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flapping: Option<Rate>,
+    pub correlation: Correlation,
+}
+
+impl IncidentPolicy {
+    /// A signal that stays an event.
+    pub fn event_only() -> Self {
+        IncidentPolicy {
+            opens: false,
+            auto_resolve: false,
+            threshold: None,
+            flapping: None,
+            correlation: Correlation::default(),
+        }
+    }
+}
+
+/// `count` times within `within_secs` seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Rate {
+    pub count: u32,
+    pub within_secs: u64,
+}
+
+impl Rate {
+    pub fn within_ms(self) -> i64 {
+        i64::try_from(self.within_secs.saturating_mul(1000)).unwrap_or(i64::MAX)
+    }
+}
+
+/// Whether alerts join the incidents of the CIs they depend on, and how recent those
+/// incidents must be.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Correlation {
+    pub enabled: bool,
+    pub window_secs: u64,
+    /// Dependency relations that correlate; empty: all.
+    pub relations: Vec<String>,
+}
+
+impl Correlation {
+    pub const DEFAULT_WINDOW_SECS: u64 = 30 * 60;
+
+    pub fn window_ms(&self) -> i64 {
+        i64::try_from(self.window_secs.saturating_mul(1000)).unwrap_or(i64::MAX)
+    }
+}
+
+impl Default for Correlation {
+    fn default() -> Self {
+        Correlation {
+            enabled: true,
+            window_secs: Self::DEFAULT_WINDOW_SECS,
+            relations: Vec::new(),
+        }
+    }
 }
 
 /// One normalized alert: what the rules stage makes of one alert in a payload.

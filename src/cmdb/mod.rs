@@ -1,4 +1,5 @@
 //! The CI registry: units and configuration items, their dependency graph, and the
 //! import of registry files.
 
+pub mod graph;
 pub mod model;

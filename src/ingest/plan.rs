@@ -326,7 +326,7 @@ mod tests {
             ends_at: None,
             incident: IncidentPolicy {
                 opens: true,
-                auto_resolve: false,
+                ..IncidentPolicy::event_only()
             },
         }
     }

@@ -53,6 +53,8 @@ pub struct LoadError(pub Vec<RuleFileError>);
 pub struct SourceRules {
     pub source: String,
     pub description: Option<String>,
+    /// Seconds without an update after which an open event resolves itself.
+    pub resolve_timeout: Option<u64>,
     pub file: PathBuf,
     pub rules: Vec<Rule>,
     text: String,
@@ -204,6 +206,19 @@ impl RuleSet {
     pub fn sources(&self) -> impl Iterator<Item = &Arc<SourceRules>> {
         self.sources.values()
     }
+
+    /// What a stored event of `source`, made by `rule`, does about incidents today; `None`
+    /// if the rule is gone.
+    pub fn policy_for(
+        &self,
+        source: &str,
+        rule: &str,
+        severity: crate::domain::Severity,
+    ) -> Option<crate::domain::IncidentPolicy> {
+        let rules = self.sources.get(source)?;
+        let rule = rules.rules.iter().find(|r| r.name == rule)?;
+        Some(rule.policy_for(severity))
+    }
 }
 
 fn load_file(file: &FsPath) -> Result<SourceRules, RuleFileError> {
@@ -231,9 +246,18 @@ fn load_file(file: &FsPath) -> Result<SourceRules, RuleFileError> {
     if spec.rules.is_empty() {
         return Err(fail(None, "the file defines no rules".to_owned()));
     }
+    let resolve_timeout = spec
+        .resolve_timeout
+        .as_deref()
+        .map(rule::parse_duration)
+        .transpose()
+        .map_err(|e| {
+            let line = text.lines().position(|l| l.starts_with("resolve_timeout:"));
+            fail(line.map(|l| l + 1), format!("resolve_timeout: {e}"))
+        })?;
     let mut rules = Vec::with_capacity(spec.rules.len());
     for rule_spec in &spec.rules {
-        let rule = Rule::compile(rule_spec).map_err(|reason| {
+        let rule = Rule::compile(rule_spec, spec.correlation.as_ref()).map_err(|reason| {
             let line = line_of_name(&text, &rule_spec.name, 0);
             fail(line, reason)
         })?;
@@ -242,6 +266,7 @@ fn load_file(file: &FsPath) -> Result<SourceRules, RuleFileError> {
     Ok(SourceRules {
         source,
         description: spec.description,
+        resolve_timeout,
         file: file.to_owned(),
         rules,
         text,

@@ -8,9 +8,12 @@ use serde_json::Value;
 
 use super::field::{scalar_text, without_nul, Field, Path};
 use super::fingerprint::FingerprintRule;
-use super::spec::{ConditionSpec, MapSpec, MappedSpec, RuleSpec};
+use super::spec::{
+    CandidateSpec, ConditionSpec, CorrelationSpec, FieldSpec, IncidentSpec, MapSpec, MappedSpec,
+    RuleSpec,
+};
 use super::time::parse_time;
-use crate::domain::{AlertStatus, IncidentPolicy, Severity, Signal};
+use crate::domain::{AlertStatus, Correlation, IncidentPolicy, Rate, Severity, Signal};
 
 #[derive(Debug, Clone)]
 pub struct Rule {
@@ -23,11 +26,18 @@ pub struct Rule {
     status: Mapped<AlertStatus>,
     starts_at: Option<Field>,
     ends_at: Option<Field>,
-    ci: Vec<Field>,
+    ci: Vec<Candidate>,
     labels: Option<MapRule>,
     annotations: Option<MapRule>,
     fingerprint: FingerprintRule,
-    incident: Option<(Severity, bool)>,
+    incident: Option<(Severity, IncidentPolicy)>,
+}
+
+/// A CI key candidate: a value, or the host part of one.
+#[derive(Debug, Clone)]
+enum Candidate {
+    Value(Field),
+    HostOf(Field),
 }
 
 #[derive(Debug, Clone)]
@@ -68,12 +78,18 @@ pub struct AlertError {
 }
 
 impl Rule {
-    pub fn compile(spec: &RuleSpec) -> Result<Self, String> {
+    /// `correlation` is the file's setting, which the rule's own overrides.
+    pub fn compile(
+        spec: &RuleSpec,
+        file_correlation: Option<&CorrelationSpec>,
+    ) -> Result<Self, String> {
         let ctx = |what: &str| {
             let name = spec.name.clone();
             let what = what.to_owned();
             move |e: String| format!("rule `{name}`, {what}: {e}")
         };
+        let correlation =
+            correlation(spec.correlation.as_ref(), file_correlation).map_err(ctx("correlation"))?;
         Ok(Rule {
             name: spec.name.clone(),
             when: spec
@@ -92,7 +108,7 @@ impl Rule {
             ci: spec
                 .ci
                 .iter()
-                .map(|s| Field::compile(&super::spec::FieldSpec::One(s.clone())))
+                .map(Candidate::compile)
                 .collect::<Result<_, _>>()
                 .map_err(ctx("ci"))?,
             labels: spec
@@ -111,7 +127,9 @@ impl Rule {
             incident: spec
                 .incident
                 .as_ref()
-                .map(|i| (i.min_severity, i.auto_resolve)),
+                .map(|i| policy(i, correlation))
+                .transpose()
+                .map_err(ctx("incident"))?,
         })
     }
 
@@ -156,16 +174,7 @@ impl Rule {
             .as_ref()
             .map(|m| m.eval(alert))
             .unwrap_or_default();
-        let incident = match self.incident {
-            Some((min, auto_resolve)) => IncidentPolicy {
-                opens: severity >= min,
-                auto_resolve,
-            },
-            None => IncidentPolicy {
-                opens: false,
-                auto_resolve: false,
-            },
-        };
+        let incident = self.policy_for(severity);
         Ok(Signal {
             source: source.to_owned(),
             rule: self.name.clone(),
@@ -188,13 +197,130 @@ impl Rule {
     }
 }
 
+impl Rule {
+    /// What a signal of this severity does about incidents.
+    pub fn policy_for(&self, severity: Severity) -> IncidentPolicy {
+        match &self.incident {
+            Some((min, policy)) => IncidentPolicy {
+                opens: severity >= *min,
+                ..policy.clone()
+            },
+            None => IncidentPolicy::event_only(),
+        }
+    }
+}
+
+impl Candidate {
+    fn compile(spec: &CandidateSpec) -> Result<Self, String> {
+        Ok(match spec {
+            CandidateSpec::Value(text) => {
+                Candidate::Value(Field::compile(&FieldSpec::One(text.clone()))?)
+            }
+            CandidateSpec::HostOf { host_of } => {
+                Candidate::HostOf(Field::compile(&FieldSpec::One(host_of.clone()))?)
+            }
+        })
+    }
+
+    fn eval(&self, alert: &Value) -> Option<String> {
+        match self {
+            Candidate::Value(field) => field.eval(alert),
+            Candidate::HostOf(field) => field.eval(alert).and_then(|v| host_part(&v)),
+        }
+    }
+}
+
+/// The host of `scheme://host:port/path`, `host:port` or `[v6]:port`.
+fn host_part(value: &str) -> Option<String> {
+    let rest = value.split_once("://").map_or(value, |(_, r)| r);
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or(rest);
+    let authority = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let host = if let Some(v6) = authority.strip_prefix('[') {
+        v6.split(']').next().unwrap_or(v6)
+    } else if authority.matches(':').count() == 1 {
+        authority.split(':').next().unwrap_or(authority)
+    } else {
+        authority
+    };
+    let host = host.trim();
+    (!host.is_empty()).then(|| host.to_owned())
+}
+
+fn policy(
+    spec: &IncidentSpec,
+    correlation: Correlation,
+) -> Result<(Severity, IncidentPolicy), String> {
+    let threshold = spec
+        .threshold
+        .as_ref()
+        .map(|t| rate(t.count, &t.within, "threshold"))
+        .transpose()?;
+    let flapping = spec
+        .flapping
+        .as_ref()
+        .map(|f| rate(f.changes, &f.within, "flapping"))
+        .transpose()?;
+    Ok((
+        spec.min_severity,
+        IncidentPolicy {
+            opens: true,
+            auto_resolve: spec.auto_resolve,
+            threshold,
+            flapping,
+            correlation,
+        },
+    ))
+}
+
+fn rate(count: u32, within: &str, what: &str) -> Result<Rate, String> {
+    if count == 0 {
+        return Err(format!("{what}: the count must be at least 1"));
+    }
+    Ok(Rate {
+        count,
+        within_secs: parse_duration(within).map_err(|e| format!("{what}: {e}"))?,
+    })
+}
+
+/// A rule's own correlation settings over its file's, over the defaults.
+fn correlation(
+    rule: Option<&CorrelationSpec>,
+    file: Option<&CorrelationSpec>,
+) -> Result<Correlation, String> {
+    let mut out = Correlation::default();
+    for spec in [file, rule].into_iter().flatten() {
+        if let Some(enabled) = spec.enabled {
+            out.enabled = enabled;
+        }
+        if let Some(window) = &spec.window {
+            out.window_secs = parse_duration(window)?;
+        }
+        if let Some(relations) = &spec.relations {
+            out.relations = relations.clone();
+        }
+    }
+    Ok(out)
+}
+
+/// `30m`, `4h`, `1h 30m` or ISO 8601 (`PT30M`), in whole seconds, more than zero.
+pub fn parse_duration(text: &str) -> Result<u64, String> {
+    let duration: jiff::SignedDuration = text
+        .trim()
+        .parse()
+        .map_err(|e| format!("`{text}` is not a duration such as `30m` or `4h`: {e}"))?;
+    u64::try_from(duration.as_secs())
+        .ok()
+        .filter(|&secs| secs > 0)
+        .ok_or_else(|| format!("`{text}` must be longer than zero seconds"))
+}
+
 fn optional_field(spec: &Option<super::spec::FieldSpec>) -> Result<Option<Field>, String> {
     spec.as_ref().map(Field::compile).transpose()
 }
 
-fn ci_candidates(fields: &[Field], alert: &Value) -> Vec<String> {
+fn ci_candidates(candidates: &[Candidate], alert: &Value) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
-    for value in fields.iter().filter_map(|f| f.eval(alert)) {
+    for value in candidates.iter().filter_map(|c| c.eval(alert)) {
         if !out.contains(&value) {
             out.push(value);
         }

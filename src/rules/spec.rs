@@ -12,6 +12,13 @@ use crate::domain::{AlertStatus, Severity};
 pub struct RuleFileSpec {
     #[serde(default)]
     pub description: Option<String>,
+    /// An open event of this source with no update for this long resolves itself
+    /// (`4h`, `30m`); absent: only the tool (or an `endsAt` lease) resolves events.
+    #[serde(default)]
+    pub resolve_timeout: Option<String>,
+    /// Correlation settings for every rule of the file (a rule may override them).
+    #[serde(default)]
+    pub correlation: Option<CorrelationSpec>,
     pub rules: Vec<RuleSpec>,
     #[serde(default)]
     pub tests: Vec<TestSpec>,
@@ -38,7 +45,9 @@ pub struct RuleSpec {
     pub ends_at: Option<FieldSpec>,
     /// CI key candidates, tried in order.
     #[serde(default)]
-    pub ci: Vec<String>,
+    pub ci: Vec<CandidateSpec>,
+    #[serde(default)]
+    pub correlation: Option<CorrelationSpec>,
     #[serde(default)]
     pub labels: Option<MapSpec>,
     #[serde(default)]
@@ -51,6 +60,29 @@ pub struct RuleSpec {
 
 fn root_path() -> String {
     "$".to_owned()
+}
+
+/// A CI key candidate: a value (JSONPath, template or literal), or the host part of one
+/// (`10.1.2.11:9100` and `http://host:8080/x` give `10.1.2.11` and `host`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum CandidateSpec {
+    Value(String),
+    HostOf { host_of: String },
+}
+
+/// Whether and how alerts of a rule join incidents of the CIs they depend on.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CorrelationSpec {
+    #[serde(default)]
+    pub enabled: Option<bool>,
+    /// How recent the other incident's last alert must be (`30m`).
+    #[serde(default)]
+    pub window: Option<String>,
+    /// Which dependency relations correlate; absent: every relation.
+    #[serde(default)]
+    pub relations: Option<Vec<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -118,6 +150,27 @@ pub struct IncidentSpec {
     pub min_severity: Severity,
     #[serde(default)]
     pub auto_resolve: bool,
+    /// Open the incident only once the alert fired `count` times within `within`.
+    #[serde(default)]
+    pub threshold: Option<ThresholdSpec>,
+    /// More than `changes` state changes within `within` mark the alert flapping: it then
+    /// opens at most one incident until it settles.
+    #[serde(default)]
+    pub flapping: Option<FlappingSpec>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ThresholdSpec {
+    pub count: u32,
+    pub within: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FlappingSpec {
+    pub changes: u32,
+    pub within: String,
 }
 
 #[derive(Debug, Deserialize)]
