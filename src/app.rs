@@ -13,9 +13,10 @@ use tracing::{error, info, warn};
 
 use crate::api::{self, AppState};
 use crate::auth::TokenVerifier;
+use crate::cmdb::Live;
 use crate::config::Config;
 use crate::domain::to_millis;
-use crate::ingest::Intake;
+use crate::ingest::{Intake, WriterSetting};
 use crate::metrics::{Metrics, MetricsError};
 use crate::rules::{LoadError, RuleSet};
 use crate::store::{sources, Store, StoreError};
@@ -55,13 +56,16 @@ impl App {
         register_sources(&store, &rules).await?;
         let metrics = Arc::new(Metrics::new()?);
         let writer_stop = CancellationToken::new();
-        let (intake, writer) = Intake::start(
-            store.clone(),
-            metrics.clone(),
-            config.intake.max_batch_alerts,
-            config.intake.queue_depth,
-            writer_stop.clone(),
-        );
+        let live = Arc::new(Live::load(&store).await?);
+        let setting = WriterSetting {
+            max_batch_alerts: config.intake.max_batch_alerts,
+            queue_depth: config.intake.queue_depth,
+            live: live.clone(),
+            priority: config.priority.clone(),
+            admin_unit: config.cmdb.admin_unit.clone(),
+        };
+        let (intake, writer) =
+            Intake::start(store.clone(), metrics.clone(), setting, writer_stop.clone());
         let state = AppState {
             tokens: Arc::new(TokenVerifier::new(store.clone(), TOKEN_CACHE_TTL)),
             store,
@@ -69,6 +73,8 @@ impl App {
             intake,
             metrics,
             body_limit: config.server.body_limit,
+            live,
+            admin_unit: config.cmdb.admin_unit.clone(),
         };
         Ok(App {
             listener,

@@ -17,7 +17,24 @@ pub struct Config {
     pub database: DatabaseConfig,
     pub rules: RulesConfig,
     pub intake: IntakeConfig,
+    pub cmdb: CmdbConfig,
+    pub priority: crate::pipeline::priority::PriorityConfig,
     pub log: LogConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CmdbConfig {
+    /// The central desk's unit: it triages incidents no CI owns.
+    pub admin_unit: String,
+}
+
+impl Default for CmdbConfig {
+    fn default() -> Self {
+        CmdbConfig {
+            admin_unit: "DINAFI".to_owned(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -63,6 +80,9 @@ pub struct IntakeConfig {
     /// Requests waiting for the writer before new ones are refused with 503; bounds
     /// memory too (each holds its body).
     pub queue_depth: usize,
+    /// Seconds between sweeps for events past their timeout or lease, and for held
+    /// events to evaluate again when a maintenance window or silence ends.
+    pub sweep_interval_secs: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -112,6 +132,7 @@ impl Default for IntakeConfig {
         IntakeConfig {
             max_batch_alerts: 2000,
             queue_depth: 2000,
+            sweep_interval_secs: 15,
         }
     }
 }
@@ -186,6 +207,12 @@ impl Config {
         }
         if self.intake.queue_depth == 0 {
             return invalid("intake.queue_depth", "must be at least 1");
+        }
+        if self.intake.sweep_interval_secs == 0 {
+            return invalid("intake.sweep_interval_secs", "must be at least 1");
+        }
+        if self.cmdb.admin_unit.trim().is_empty() {
+            return invalid("cmdb.admin_unit", "must name the central desk's unit");
         }
         if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
             return invalid("log.level", "is not a valid tracing filter (try `info`)");

@@ -302,6 +302,9 @@ pub mod ids {
     pub const INCIDENT: &str = "inc";
     pub const RAW_ALERT: &str = "raw";
     pub const TOKEN: &str = "tok";
+    pub const LOG: &str = "log";
+    pub const MAINTENANCE: &str = "mnt";
+    pub const SILENCE: &str = "sil";
 }
 
 /// Milliseconds since the Unix epoch: the portable time column of both stores.

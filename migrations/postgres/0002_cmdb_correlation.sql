@@ -1,4 +1,5 @@
 -- CI registry, correlation and noise controls; the same schema as SQLite's 0002.
+-- Flags are BIGINT 0/1, since sqlx's Any driver cannot read SQLite booleans.
 
 CREATE TABLE units (
     code       TEXT PRIMARY KEY,
@@ -49,7 +50,7 @@ INSERT INTO generations (name, generation) VALUES ('registry', 1), ('suppression
 CREATE TABLE maintenance_windows (
     id                 TEXT PRIMARY KEY,
     ci_id              TEXT NOT NULL REFERENCES config_items (id),
-    include_dependants BOOLEAN NOT NULL,
+    include_dependants BIGINT NOT NULL,
     starts_at          BIGINT NOT NULL,
     ends_at            BIGINT NOT NULL,
     reason             TEXT NOT NULL,
@@ -81,7 +82,7 @@ ALTER TABLE events ADD COLUMN unit TEXT;
 ALTER TABLE events ADD COLUMN held_by TEXT;
 -- Recent firing times and state changes (JSON) for threshold and flapping rules.
 ALTER TABLE events ADD COLUMN marks TEXT;
-ALTER TABLE events ADD COLUMN flapping BOOLEAN NOT NULL DEFAULT FALSE;
+ALTER TABLE events ADD COLUMN flapping BIGINT NOT NULL DEFAULT 0;
 -- How the event ended: `alert` (the tool said so) or `timeout`.
 ALTER TABLE events ADD COLUMN resolved_by TEXT;
 CREATE INDEX events_open_by_ci ON events (ci_id) WHERE status = 'open';
@@ -89,7 +90,7 @@ CREATE INDEX events_open_by_ci ON events (ci_id) WHERE status = 'open';
 -- Root CI, owning unit, priority and merges on incidents.
 ALTER TABLE incidents ADD COLUMN ci_id TEXT;
 ALTER TABLE incidents ADD COLUMN unit TEXT;
-ALTER TABLE incidents ADD COLUMN triage BOOLEAN NOT NULL DEFAULT FALSE;
+ALTER TABLE incidents ADD COLUMN triage BIGINT NOT NULL DEFAULT 0;
 ALTER TABLE incidents ADD COLUMN impact TEXT;
 ALTER TABLE incidents ADD COLUMN urgency TEXT;
 ALTER TABLE incidents ADD COLUMN priority TEXT;

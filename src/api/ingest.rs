@@ -15,7 +15,7 @@ use utoipa_axum::routes;
 
 use super::auth::Monitor;
 use super::{ApiError, ApiResult, AppState, Problem};
-use crate::ingest::{AlertResult, Submission};
+use crate::ingest::{AlertResult, Submission, SubmissionKind};
 use crate::rules::{AlertError, RuleSet};
 
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -121,6 +121,7 @@ async fn accept(
             payload: String::from_utf8_lossy(&body).into_owned(),
             signals: evaluated.signals,
             received_at: request.received_at,
+            kind: SubmissionKind::Alert,
         })
         .await?;
     if !evaluated.refused.is_empty() {

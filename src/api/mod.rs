@@ -22,6 +22,7 @@ use utoipa_axum::router::OpenApiRouter;
 pub use error::{ApiError, ApiResult, Problem};
 
 use crate::auth::TokenVerifier;
+use crate::cmdb::Live;
 use crate::ingest::Intake;
 use crate::metrics::Metrics;
 use crate::rules::RuleSet;
@@ -36,6 +37,9 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     pub tokens: Arc<TokenVerifier>,
     pub body_limit: usize,
+    /// The registry and noise controls in memory; refreshed after every change.
+    pub live: Arc<Live>,
+    pub admin_unit: String,
 }
 
 impl AppState {

@@ -2,4 +2,7 @@
 //! import of registry files.
 
 pub mod graph;
+pub mod live;
 pub mod model;
+
+pub use live::Live;

@@ -12,9 +12,11 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, warn};
 
-use super::write::write_batch;
+use super::write::{write_batch, Setting};
 use super::{AlertResult, Submission};
+use crate::cmdb::Live;
 use crate::metrics::Metrics;
+use crate::pipeline::priority::PriorityConfig;
 use crate::store::{Store, StoreError, StoreResult};
 
 #[derive(Debug, thiserror::Error)]
@@ -48,16 +50,15 @@ impl Intake {
     pub fn start(
         store: Store,
         metrics: Arc<Metrics>,
-        max_batch_alerts: usize,
-        queue_depth: usize,
+        setting: WriterSetting,
         stop: CancellationToken,
     ) -> (Self, JoinHandle<()>) {
-        let (queue, rx) = mpsc::channel(queue_depth);
+        let (queue, rx) = mpsc::channel(setting.queue_depth);
         let pending = metrics.intake_pending.clone();
         let writer = Writer {
             store,
             metrics,
-            max_batch_alerts,
+            setting,
         };
         let handle = tokio::spawn(writer.run(rx, stop));
         (Intake { queue, pending }, handle)
@@ -99,10 +100,29 @@ impl Drop for Pending<'_> {
     }
 }
 
+/// What the writer needs besides the store.
+pub struct WriterSetting {
+    pub max_batch_alerts: usize,
+    pub queue_depth: usize,
+    pub live: Arc<Live>,
+    pub priority: PriorityConfig,
+    pub admin_unit: String,
+}
+
 struct Writer {
     store: Store,
     metrics: Arc<Metrics>,
-    max_batch_alerts: usize,
+    setting: WriterSetting,
+}
+
+impl Writer {
+    fn write_setting(&self) -> Setting<'_> {
+        Setting {
+            live: &self.setting.live,
+            priority: &self.setting.priority,
+            admin_unit: &self.setting.admin_unit,
+        }
+    }
 }
 
 impl Writer {
@@ -120,7 +140,7 @@ impl Writer {
             let Some(first) = next else { break };
             let mut alerts = first.submission.signals.len();
             let mut batch = vec![first];
-            while alerts < self.max_batch_alerts {
+            while alerts < self.setting.max_batch_alerts {
                 match rx.try_recv() {
                     Ok(job) => {
                         alerts += job.submission.signals.len();
@@ -170,7 +190,7 @@ impl Writer {
         jobs: &[Submission],
     ) -> StoreResult<Vec<Result<Vec<AlertResult>, IntakeError>>> {
         let mut tx = self.store.begin_write().await?;
-        match write_batch(&mut tx, jobs).await {
+        match write_batch(&mut tx, jobs, &self.write_setting()).await {
             Ok(results) => {
                 tx.commit().await?;
                 Ok(results.into_iter().map(Ok).collect())
@@ -193,7 +213,8 @@ impl Writer {
         let mut results = Vec::with_capacity(jobs.len());
         for job in jobs {
             let mut savepoint = tx.begin().await?;
-            match write_batch(&mut savepoint, std::slice::from_ref(job)).await {
+            let setting = self.write_setting();
+            match write_batch(&mut savepoint, std::slice::from_ref(job), &setting).await {
                 Ok(mut alerts) => {
                     savepoint.commit().await?;
                     results.push(Ok(alerts.pop().unwrap_or_default()));

@@ -8,7 +8,7 @@ mod commit;
 pub mod plan;
 mod write;
 
-pub use commit::{Intake, IntakeError};
+pub use commit::{Intake, IntakeError, WriterSetting};
 
 use jiff::Timestamp;
 use serde::Serialize;
@@ -26,6 +26,18 @@ pub struct Submission {
     pub payload: String,
     pub signals: Vec<Signal>,
     pub received_at: Timestamp,
+    pub kind: SubmissionKind,
+}
+
+/// Who is speaking: the monitoring tool, or Vigía on the tool's behalf.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SubmissionKind {
+    /// A payload a tool sent.
+    Alert,
+    /// Resolutions of events nobody updated within their source's timeout or lease.
+    Timeout,
+    /// Still-firing events re-evaluated when the window or silence that held them ends.
+    Replay,
 }
 
 /// What happened to one alert of a payload.
@@ -37,4 +49,9 @@ pub struct AlertResult {
     pub incident_id: Option<String>,
     /// What happened to the incident, if the alert has one.
     pub incident_action: Option<IncidentAction>,
+    /// The configuration item the alert was bound to; none: unbound.
+    pub ci: Option<String>,
+    /// What kept the alert from opening an incident (`maintenance:<id>`,
+    /// `silence:<id>`, `threshold`, `flapping`).
+    pub held_by: Option<String>,
 }

@@ -1,19 +1,33 @@
-//! Plans a whole batch in memory: the dedup decision for every signal, in arrival order,
-//! against the stored state plus what earlier signals of the same batch changed. The
-//! result is a set of rows to insert and changes to apply, so the batch is written with
-//! a handful of statements instead of several per alert. Pure apart from id generation.
+//! Plans a whole batch in memory: for every signal, in arrival order, the dedup decision,
+//! the CI binding, the noise controls and the incident it belongs to, against the stored
+//! state plus what earlier signals of the same batch changed. The result is a set of rows
+//! to insert and changes to apply, so the batch is written with a handful of statements
+//! instead of several per alert. Pure apart from id generation.
 
 use std::collections::{BTreeMap, HashMap};
 
-use super::{AlertResult, Submission};
-use crate::domain::{ids, to_millis, IncidentAction, Signal};
+use super::{AlertResult, Submission, SubmissionKind};
+use crate::cmdb::graph::{Node, Registry};
+use crate::domain::{ids, to_millis, AlertStatus, IncidentAction, Signal};
+use crate::pipeline::correlate::{Active, ActiveIncident, Reason};
 use crate::pipeline::dedup::{decide, Action, LatestEvent};
+use crate::pipeline::noise::{Marks, Suppressions};
+use crate::pipeline::priority::PriorityConfig;
 use crate::store::batch::Key;
-use crate::store::events::{EventChange, NewEvent};
-use crate::store::incidents::{IncidentChange, NewIncident};
+use crate::store::events::{Binding, EventChange, NewEvent};
+use crate::store::incidents::{IncidentChange, Link, LogEntry, Merge, NewIncident, Rating};
 
 pub fn key_of(signal: &Signal) -> Key {
     (signal.source.clone(), signal.fingerprint.to_string())
+}
+
+/// What binding, correlation and priority decide against.
+pub struct Context<'a> {
+    pub registry: &'a Registry,
+    pub suppressions: &'a Suppressions,
+    pub priority: &'a PriorityConfig,
+    /// The central desk, which triages what no CI owns.
+    pub admin_unit: &'a str,
 }
 
 /// What the store holds for the batch's keys before the batch.
@@ -21,6 +35,9 @@ pub fn key_of(signal: &Signal) -> Key {
 pub struct KnownState {
     pub latest: HashMap<Key, LatestEvent>,
     pub open_incidents: HashMap<Key, String>,
+    pub marks: HashMap<Key, Marks>,
+    /// Open incidents recent enough to correlate with, and those of the batch's keys.
+    pub active: Active,
 }
 
 #[derive(Debug, Clone)]
@@ -37,7 +54,10 @@ pub struct Plan {
     pub event_changes: BTreeMap<String, EventChange>,
     pub new_incidents: BTreeMap<String, NewIncident>,
     pub incident_changes: BTreeMap<String, IncidentChange>,
-    pub links: Vec<(String, String, i64)>,
+    pub links: Vec<Link>,
+    /// Incidents found to share the cause of another, in the order they were found.
+    pub merges: Vec<Merge>,
+    pub log: Vec<LogEntry>,
     /// Incidents one of whose events resolved, with whether their rule auto-resolves.
     pub maybe_cleared: BTreeMap<String, (bool, i64)>,
     /// Per job, per signal: the answer; `incident_action` of resolutions is settled
@@ -48,9 +68,22 @@ pub struct Plan {
 struct KeyState {
     latest: Option<LatestEvent>,
     open_incident: Option<String>,
+    marks: Marks,
+    /// Changing state too often, by its rule's flapping setting.
+    flapping: bool,
 }
 
-pub fn plan(jobs: &[Submission], known: &KnownState) -> Plan {
+/// One signal with what the batch knows about it.
+struct Step<'s> {
+    signal: &'s Signal,
+    raw_id: &'s str,
+    now: i64,
+    kind: SubmissionKind,
+    ci: Option<Node>,
+    binding: Binding,
+}
+
+pub fn plan(jobs: &[Submission], mut known: KnownState, ctx: &Context) -> Plan {
     let mut plan = Plan::default();
     let mut keys: HashMap<Key, KeyState> = HashMap::new();
     for (index, job) in jobs.iter().enumerate() {
@@ -67,22 +100,47 @@ pub fn plan(jobs: &[Submission], known: &KnownState) -> Plan {
             let state = keys.entry(key.clone()).or_insert_with(|| KeyState {
                 latest: known.latest.get(&key).cloned(),
                 open_incident: known.open_incidents.get(&key).cloned(),
+                marks: known.marks.remove(&key).unwrap_or_default(),
+                flapping: false,
             });
-            results.push(plan.apply(state, signal, &raw_id, now));
+            let ci = ctx.registry.bind(&signal.ci_candidates).map(|(n, _)| n);
+            let step = Step {
+                signal,
+                raw_id: &raw_id,
+                now,
+                kind: job.kind,
+                ci,
+                binding: binding(ctx.registry, ci),
+            };
+            results.push(plan.apply(state, &mut known.active, &step, ctx));
         }
         plan.results.push(results);
     }
     plan
 }
 
+fn binding(registry: &Registry, ci: Option<Node>) -> Binding {
+    match ci {
+        Some(node) => {
+            let ci = registry.node(node);
+            Binding {
+                ci_id: Some(ci.id.clone()),
+                unit: Some(ci.unit.clone()),
+            }
+        }
+        None => Binding::default(),
+    }
+}
+
 impl Plan {
     fn apply(
         &mut self,
         state: &mut KeyState,
-        signal: &Signal,
-        raw_id: &str,
-        now: i64,
+        active: &mut Active,
+        step: &Step,
+        ctx: &Context,
     ) -> AlertResult {
+        let signal = step.signal;
         let action = decide(signal, state.latest.as_ref());
         let mut result = AlertResult {
             fingerprint: signal.fingerprint.to_string(),
@@ -90,16 +148,20 @@ impl Plan {
             event_id: None,
             incident_id: None,
             incident_action: None,
+            ci: step.binding.ci_id.clone(),
+            held_by: None,
         };
         match action {
             Action::Open { previous } => {
+                if previous.is_some() {
+                    self.note_change(state, signal, step.now);
+                }
+                let held = self.gate(state, step, ctx);
                 let id = ids::new(ids::EVENT);
-                self.new_events
-                    .insert(id.clone(), new_event(&id, signal, previous, raw_id, now));
-                let incident = signal
-                    .incident
-                    .opens
-                    .then(|| self.attach(state, signal, &id, now));
+                let row = new_event(&id, step, previous, held.clone(), state);
+                self.new_events.insert(id.clone(), row);
+                let incident = (signal.incident.opens && held.is_none())
+                    .then(|| self.attach(state, active, step, &id, ctx));
                 if let Some((incident, action)) = &incident {
                     result.incident_id = Some(incident.clone());
                     result.incident_action = Some(*action);
@@ -111,28 +173,30 @@ impl Plan {
                     ends_at: None,
                     incident_id: incident.map(|(i, _)| i),
                 });
+                result.held_by = held;
                 result.event_id = Some(id);
             }
             Action::Repeat {
                 event_id,
                 incident_id,
             } => {
-                self.repeat_event(&event_id, signal, raw_id, now);
+                let held = self.gate(state, step, ctx);
+                self.repeat_event(&event_id, step, held.clone(), state);
                 match incident_id {
                     Some(incident) => {
-                        self.touch_incident(&incident, now);
+                        self.touch_incident(active, &incident, step, ctx);
                         result.incident_id = Some(incident);
                         result.incident_action = Some(IncidentAction::Updated);
                     }
-                    None if signal.incident.opens => {
-                        let (incident, action) = self.attach(state, signal, &event_id, now);
+                    None if signal.incident.opens && held.is_none() => {
+                        let (incident, action) = self.attach(state, active, step, &event_id, ctx);
                         if let Some(latest) = state.latest.as_mut() {
                             latest.incident_id = Some(incident.clone());
                         }
                         result.incident_id = Some(incident);
                         result.incident_action = Some(action);
                     }
-                    None => {}
+                    None => result.held_by = held,
                 }
                 result.event_id = Some(event_id);
             }
@@ -140,14 +204,15 @@ impl Plan {
                 event_id,
                 incident_id,
             } => {
-                self.resolve_event(&event_id, signal, raw_id, now);
+                self.note_change(state, signal, step.now);
+                self.resolve_event(&event_id, step, state);
                 if let Some(latest) = state.latest.as_mut() {
                     latest.open = false;
                     latest.ends_at = ended_at(signal).or(latest.ends_at);
                 }
                 if let Some(incident) = incident_id {
                     self.maybe_cleared
-                        .insert(incident.clone(), (signal.incident.auto_resolve, now));
+                        .insert(incident.clone(), (signal.incident.auto_resolve, step.now));
                     result.incident_id = Some(incident);
                 }
                 result.event_id = Some(event_id);
@@ -159,97 +224,352 @@ impl Plan {
         result
     }
 
-    /// Links the event to its identity's open incident, opening one if there is none.
+    /// Records a change of state for flapping detection.
+    fn note_change(&mut self, state: &mut KeyState, signal: &Signal, now: i64) {
+        if let Some(rate) = signal.incident.flapping {
+            state.marks.change(rate, now);
+            state.flapping = state.marks.flapping(rate, now);
+        }
+    }
+
+    /// Whether a firing alert may open or join an incident now; if not, what holds it:
+    /// a maintenance window or silence, a threshold not yet reached, or flapping.
+    fn gate(&mut self, state: &mut KeyState, step: &Step, ctx: &Context) -> Option<String> {
+        let policy = &step.signal.incident;
+        let reached = policy
+            .threshold
+            .is_none_or(|rate| state.marks.fire(rate, step.now));
+        let suppressed =
+            ctx.suppressions
+                .held_by(ctx.registry, step.ci, &step.signal.labels, step.now);
+        if suppressed.is_some() {
+            return suppressed;
+        }
+        if !reached {
+            return Some("threshold".to_owned());
+        }
+        let flapping = policy
+            .flapping
+            .is_some_and(|rate| state.marks.flapping(rate, step.now));
+        state.flapping = flapping;
+        let opened_before = state.marks.incident.is_some();
+        (flapping && state.open_incident.is_none() && opened_before).then(|| "flapping".to_owned())
+    }
+
+    /// Links the event to the incident it belongs to: its own alert's open incident, else
+    /// the incident of its CI or of a CI it depends on, else a new one. Incidents the
+    /// alert reveals to share its cause are then merged into it.
     fn attach(
         &mut self,
         state: &mut KeyState,
-        signal: &Signal,
+        active: &mut Active,
+        step: &Step,
         event_id: &str,
-        now: i64,
+        ctx: &Context,
     ) -> (String, IncidentAction) {
-        let (incident, action) = match &state.open_incident {
-            Some(incident) => {
-                self.link_to_existing(incident, signal, now);
-                (incident.clone(), IncidentAction::Updated)
-            }
-            None => {
-                let id = ids::new(ids::INCIDENT);
-                self.new_incidents
-                    .insert(id.clone(), new_incident(&id, signal, now));
-                state.open_incident = Some(id.clone());
-                (id, IncidentAction::Opened)
+        let correlation = &step.signal.incident.correlation;
+        let relations = ctx.registry.relations(&correlation.relations);
+        let correlated = step
+            .ci
+            .filter(|_| correlation.enabled)
+            .and_then(|ci| active.cause(ctx.registry, ci, correlation, relations, step.now));
+        let (incident, reason, action) = match (&state.open_incident, correlated) {
+            (Some(own), _) => (own.clone(), Reason::Repeat, IncidentAction::Updated),
+            (None, Some(join)) => (join.incident, join.reason, IncidentAction::Updated),
+            (None, None) => {
+                let id = self.open_incident(active, step, ctx);
+                let reason = Reason::Origin {
+                    ci: step.binding.ci_id.clone(),
+                };
+                (id, reason, IncidentAction::Opened)
             }
         };
+        if action == IncidentAction::Updated {
+            self.join_incident(active, &incident, step, ctx, true);
+        }
         self.links
-            .push((incident.clone(), event_id.to_owned(), now));
+            .push(Link::new(&incident, event_id, step.now, &reason));
+        if let (Some(ci), true) = (step.ci, correlation.enabled) {
+            let merges = active.dependants(
+                ctx.registry,
+                ci,
+                &incident,
+                correlation,
+                relations,
+                step.now,
+            );
+            for (from, reason) in merges {
+                self.merge(active, &from, &incident, reason, step.now, ctx);
+            }
+        }
+        state.open_incident = Some(incident.clone());
+        if step.signal.incident.flapping.is_some() {
+            state.marks.incident = Some(incident.clone());
+        }
         (incident, action)
     }
 
-    fn link_to_existing(&mut self, incident: &str, signal: &Signal, now: i64) {
-        let latest = (signal.severity.as_str().to_owned(), signal.summary.clone());
+    fn open_incident(&mut self, active: &mut Active, step: &Step, ctx: &Context) -> String {
+        let id = ids::new(ids::INCIDENT);
+        let signal = step.signal;
+        let impact = ctx.priority.impact(ctx.registry, step.ci);
+        let urgency = ctx.priority.urgency(signal.severity);
+        let rating = Rating {
+            impact,
+            urgency,
+            priority: ctx.priority.priority(impact, urgency),
+        };
+        let unit = step
+            .binding
+            .unit
+            .clone()
+            .unwrap_or_else(|| ctx.admin_unit.to_owned());
+        self.new_incidents.insert(
+            id.clone(),
+            NewIncident {
+                id: id.clone(),
+                first: signal.clone(),
+                severity: signal.severity.as_str().to_owned(),
+                summary: signal.summary.clone(),
+                opened_at: step.now,
+                last_seen: step.now,
+                event_count: 1,
+                alert_count: 1,
+                ci_id: step.binding.ci_id.clone(),
+                unit,
+                triage: step.ci.is_none(),
+                rating,
+            },
+        );
+        active.insert(ActiveIncident {
+            id: id.clone(),
+            root: step.ci,
+            members: step.ci.into_iter().collect(),
+            opened_at: step.now,
+            last_seen: step.now,
+            severity: signal.severity,
+            impact,
+            urgency,
+            priority: rating.priority,
+        });
+        self.log.push(LogEntry::new(
+            &id,
+            step.now,
+            "opened",
+            serde_json::json!({ "ci": step.binding.ci_id, "priority": rating.priority }),
+        ));
+        id
+    }
+
+    /// A repeat of an alert already in the incident.
+    fn touch_incident(&mut self, active: &mut Active, incident: &str, step: &Step, ctx: &Context) {
+        self.join_incident(active, incident, step, ctx, false);
+    }
+
+    /// Counts the alert on the incident and re-rates it: a more severe alert, or one on
+    /// a CI with more impact, raises its priority, and the change is logged.
+    fn join_incident(
+        &mut self,
+        active: &mut Active,
+        incident: &str,
+        step: &Step,
+        ctx: &Context,
+        new_event: bool,
+    ) {
+        active.touch(incident, step.ci, step.now);
+        let rerated = active.get_mut(incident).and_then(|entry| {
+            let severity = entry.severity.max(step.signal.severity);
+            let impact = entry.impact.max(ctx.priority.impact(ctx.registry, step.ci));
+            let urgency = entry
+                .urgency
+                .max(ctx.priority.urgency(step.signal.severity));
+            let priority = ctx.priority.priority(impact, urgency);
+            let before = entry.priority;
+            let changed =
+                severity != entry.severity || impact != entry.impact || urgency != entry.urgency;
+            (entry.severity, entry.impact, entry.urgency, entry.priority) =
+                (severity, impact, urgency, priority);
+            changed.then_some((
+                severity,
+                Rating {
+                    impact,
+                    urgency,
+                    priority,
+                },
+                before,
+            ))
+        });
+        if let Some((_, rating, before)) = &rerated {
+            if rating.priority != *before {
+                self.log.push(LogEntry::new(
+                    incident,
+                    step.now,
+                    "priority_changed",
+                    serde_json::json!({
+                        "from": before, "to": rating.priority,
+                        "impact": rating.impact, "urgency": rating.urgency,
+                        "severity": step.signal.severity, "ci": step.binding.ci_id,
+                    }),
+                ));
+            }
+        }
+        let severity = rerated.as_ref().map(|(s, _, _)| s.as_str().to_owned());
+        let rating = rerated.map(|(_, r, _)| r);
         if let Some(row) = self.new_incidents.get_mut(incident) {
-            row.event_count += 1;
+            row.event_count += i64::from(new_event);
             row.alert_count += 1;
-            row.last_seen = now;
-            (row.severity, row.summary) = latest;
+            row.last_seen = step.now;
+            if let Some(severity) = severity {
+                row.severity = severity;
+            }
+            if let Some(rating) = rating {
+                row.rating = rating;
+            }
             return;
         }
         let change = self
             .incident_changes
             .entry(incident.to_owned())
             .or_default();
-        change.add_events += 1;
+        change.add_events += i64::from(new_event);
         change.add_alerts += 1;
-        change.last_seen = now;
-        change.latest = Some(latest);
-        change.reopened = true;
+        change.last_seen = step.now;
+        change.reopened |= new_event;
+        change.severity = severity.or(change.severity.take());
+        change.rating = rating.or(change.rating);
     }
 
-    fn touch_incident(&mut self, incident: &str, now: i64) {
-        if let Some(row) = self.new_incidents.get_mut(incident) {
-            row.alert_count += 1;
-            row.last_seen = now;
-            return;
+    /// Closes `from` as merged into `into`; its alerts move to `into` when written.
+    fn merge(
+        &mut self,
+        active: &mut Active,
+        from: &str,
+        into: &str,
+        reason: Reason,
+        now: i64,
+        ctx: &Context,
+    ) {
+        let merged = active.get(from).cloned();
+        active.merge(from, into);
+        if let Some(merged) = merged {
+            let step_severity = merged.severity;
+            if let Some(entry) = active.get_mut(into) {
+                let impact = entry.impact.max(merged.impact);
+                let urgency = entry.urgency.max(merged.urgency);
+                let priority = ctx.priority.priority(impact, urgency);
+                if priority != entry.priority {
+                    self.log.push(LogEntry::new(
+                        into,
+                        now,
+                        "priority_changed",
+                        serde_json::json!({ "from": entry.priority, "to": priority, "merged": from }),
+                    ));
+                }
+                entry.severity = entry.severity.max(step_severity);
+                (entry.impact, entry.urgency, entry.priority) = (impact, urgency, priority);
+                let rating = Rating {
+                    impact,
+                    urgency,
+                    priority,
+                };
+                let severity = entry.severity.as_str().to_owned();
+                match self.new_incidents.get_mut(into) {
+                    Some(row) => (row.rating, row.severity) = (rating, severity),
+                    None => {
+                        let change = self.incident_changes.entry(into.to_owned()).or_default();
+                        change.rating = Some(rating);
+                        change.severity = Some(severity);
+                        change.last_seen = change.last_seen.max(now);
+                    }
+                }
+            }
         }
-        let change = self
-            .incident_changes
-            .entry(incident.to_owned())
-            .or_default();
-        change.add_alerts += 1;
-        change.last_seen = now;
+        self.log.push(LogEntry::new(
+            from,
+            now,
+            "merged_into",
+            serde_json::json!({ "into": into }),
+        ));
+        self.log.push(LogEntry::new(
+            into,
+            now,
+            "merged",
+            serde_json::json!({ "from": from, "reason": &reason }),
+        ));
+        self.merges.push(Merge {
+            from: from.to_owned(),
+            into: into.to_owned(),
+            at: now,
+            reason: Link::reason_json(&reason),
+        });
     }
 
-    fn repeat_event(&mut self, event_id: &str, signal: &Signal, raw_id: &str, now: i64) {
+    fn repeat_event(
+        &mut self,
+        event_id: &str,
+        step: &Step,
+        held: Option<String>,
+        state: &KeyState,
+    ) {
+        let counted = i64::from(step.kind == SubmissionKind::Alert);
+        let marks = marks_json(step.signal, &state.marks);
+        let flapping = state.flapping;
         if let Some(row) = self.new_events.get_mut(event_id) {
-            row.count += 1;
-            row.last_seen = now;
-            row.raw_id = raw_id.to_owned();
-            row.latest = refreshed(&row.latest, signal);
+            row.count += counted;
+            row.last_seen = step.now;
+            row.raw_id = step.raw_id.to_owned();
+            row.latest = refreshed(&row.latest, step.signal);
+            row.binding = step.binding.clone();
+            row.held_by = held;
+            row.marks = marks;
+            row.flapping = flapping;
             return;
         }
         let change = self.event_changes.entry(event_id.to_owned()).or_default();
-        change.add_count += 1;
-        change.last_seen = now;
-        change.raw_id = raw_id.to_owned();
-        change.latest = Some(signal.clone());
+        change.flapping = Some(flapping);
+        change.add_count += counted;
+        change.last_seen = step.now;
+        change.raw_id = step.raw_id.to_owned();
+        change.latest = Some(step.signal.clone());
+        change.binding = Some(step.binding.clone());
+        change.held_by = Some(held);
+        change.marks = Some(marks);
     }
 
-    fn resolve_event(&mut self, event_id: &str, signal: &Signal, raw_id: &str, now: i64) {
-        let ends_at = ended_at(signal).map(to_millis);
+    fn resolve_event(&mut self, event_id: &str, step: &Step, state: &KeyState) {
+        let flapping = state.flapping;
+        let ends_at = ended_at(step.signal).map(to_millis);
+        let resolved_by = match step.kind {
+            SubmissionKind::Timeout => "timeout",
+            _ => "alert",
+        };
+        let marks = marks_json(step.signal, &state.marks);
         if let Some(row) = self.new_events.get_mut(event_id) {
+            row.flapping = flapping;
             row.open = false;
-            row.resolved_at = Some(now);
-            row.last_seen = now;
+            row.resolved_at = Some(step.now);
+            row.last_seen = step.now;
             row.ends_at = ends_at.or(row.ends_at);
-            row.raw_id = raw_id.to_owned();
+            row.raw_id = step.raw_id.to_owned();
+            row.resolved_by = Some(resolved_by.to_owned());
+            row.marks = marks;
             return;
         }
         let change = self.event_changes.entry(event_id.to_owned()).or_default();
-        change.last_seen = now;
-        change.resolved_at = Some(now);
+        change.last_seen = step.now;
+        change.resolved_at = Some(step.now);
         change.ends_at = ends_at;
-        change.raw_id = raw_id.to_owned();
+        change.raw_id = step.raw_id.to_owned();
+        change.resolved_by = Some(resolved_by.to_owned());
+        change.marks = Some(marks);
+        change.flapping = Some(flapping);
     }
+}
+
+/// Marks are kept only for rules with a threshold or flapping.
+fn marks_json(signal: &Signal, marks: &Marks) -> Option<String> {
+    let wanted = signal.incident.threshold.is_some() || signal.incident.flapping.is_some();
+    (wanted && !marks.is_empty()).then(|| crate::store::events::to_json(marks))
 }
 
 /// When a resolution says its alert ended: its end time, or else its own time (a probe's
@@ -273,35 +593,29 @@ fn refreshed(current: &Signal, repeat: &Signal) -> Signal {
 
 fn new_event(
     id: &str,
-    signal: &Signal,
+    step: &Step,
     previous: Option<String>,
-    raw_id: &str,
-    now: i64,
+    held: Option<String>,
+    state: &KeyState,
 ) -> NewEvent {
+    let signal = step.signal;
+    debug_assert_eq!(signal.status, AlertStatus::Firing);
     NewEvent {
         id: id.to_owned(),
         latest: signal.clone(),
         open: true,
         count: 1,
-        first_seen: now,
-        last_seen: now,
+        first_seen: step.now,
+        last_seen: step.now,
         resolved_at: None,
         ends_at: signal.ends_at.map(to_millis),
         previous_event_id: previous,
-        raw_id: raw_id.to_owned(),
-    }
-}
-
-fn new_incident(id: &str, signal: &Signal, now: i64) -> NewIncident {
-    NewIncident {
-        id: id.to_owned(),
-        first: signal.clone(),
-        severity: signal.severity.as_str().to_owned(),
-        summary: signal.summary.clone(),
-        opened_at: now,
-        last_seen: now,
-        event_count: 1,
-        alert_count: 1,
+        raw_id: step.raw_id.to_owned(),
+        binding: step.binding.clone(),
+        held_by: held,
+        marks: marks_json(signal, &state.marks),
+        flapping: state.flapping,
+        resolved_by: None,
     }
 }
 
@@ -339,7 +653,22 @@ mod tests {
             payload: "{}".into(),
             signals,
             received_at: jiff::Timestamp::now(),
+            kind: SubmissionKind::Alert,
         }
+    }
+
+    /// Plans against an empty registry: every alert unbound.
+    fn plan_alone(jobs: &[Submission], known: KnownState) -> Plan {
+        let registry = Registry::default();
+        let suppressions = Suppressions::default();
+        let priority = PriorityConfig::default();
+        let ctx = Context {
+            registry: &registry,
+            suppressions: &suppressions,
+            priority: &priority,
+            admin_unit: "DESK",
+        };
+        plan(jobs, known, &ctx)
     }
 
     const T0: &str = "2026-11-30T00:00:00Z";
@@ -350,7 +679,7 @@ mod tests {
         let jobs: Vec<_> = (0..50)
             .map(|_| job(vec![signal("a", AlertStatus::Firing, T0)]))
             .collect();
-        let plan = plan(&jobs, &KnownState::default());
+        let plan = plan_alone(&jobs, KnownState::default());
         assert_eq!(plan.new_events.len(), 1);
         let event = plan.new_events.values().next().expect("event");
         assert_eq!(event.count, 50);
@@ -378,7 +707,7 @@ mod tests {
             job(vec![signal("a", AlertStatus::Firing, T0)]),
             job(vec![signal("a", AlertStatus::Firing, T1)]),
         ];
-        let plan = plan(&jobs, &KnownState::default());
+        let plan = plan_alone(&jobs, KnownState::default());
         let outcomes: Vec<_> = plan.results.iter().map(|r| r[0].outcome).collect();
         assert_eq!(
             outcomes,
@@ -431,7 +760,7 @@ mod tests {
             job(vec![signal("a", AlertStatus::Firing, T0)]),
             job(vec![signal("a", AlertStatus::Resolved, T0)]),
         ];
-        let plan = plan(&jobs, &known);
+        let plan = plan_alone(&jobs, known);
         assert!(plan.new_events.is_empty() && plan.new_incidents.is_empty());
         let change = plan.event_changes.get("evt_1").expect("change");
         assert_eq!(change.add_count, 1);

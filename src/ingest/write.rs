@@ -1,29 +1,62 @@
 //! Writes a planned batch with set-based statements: a constant number of round trips
 //! per batch, so the writer's cost no longer grows with one statement per alert.
 
-use std::collections::HashSet;
+use std::collections::{BTreeSet, HashSet};
 
 use sqlx::AnyConnection;
 
-use super::plan::{key_of, plan, KnownState, Plan};
+use super::plan::{key_of, plan, Context, KnownState, Plan};
 use super::{AlertResult, Submission};
-use crate::domain::{IncidentAction, Outcome};
+use crate::cmdb::Live;
+use crate::domain::{to_millis, IncidentAction, Outcome};
+use crate::pipeline::correlate::Active;
+use crate::pipeline::priority::PriorityConfig;
 use crate::store::batch::{self, Key};
 use crate::store::raw_alerts::{self, RawInsert};
 use crate::store::StoreResult;
 use crate::store::{events, incidents};
 
+/// What the writer plans against besides the stored alerts.
+pub struct Setting<'a> {
+    pub live: &'a Live,
+    pub priority: &'a PriorityConfig,
+    pub admin_unit: &'a str,
+}
+
 pub async fn write_batch(
     conn: &mut AnyConnection,
     jobs: &[Submission],
+    setting: &Setting<'_>,
 ) -> StoreResult<Vec<Vec<AlertResult>>> {
+    let (registry, suppressions) = setting.live.current(conn).await?;
     let keys = distinct_keys(jobs);
-    let (latest, open_incidents) = batch::known_state(conn, &keys).await?;
+    let stored = batch::known_state(conn, &keys).await?;
+    let also: BTreeSet<&String> = stored
+        .open_incidents
+        .values()
+        .chain(
+            stored
+                .latest
+                .values()
+                .filter_map(|l| l.incident_id.as_ref()),
+        )
+        .collect();
+    let since = correlation_horizon(jobs);
+    let also: Vec<&String> = also.into_iter().collect();
+    let active = incidents::active(conn, since, &also, &registry).await?;
     let known = KnownState {
-        latest,
-        open_incidents,
+        latest: stored.latest,
+        open_incidents: stored.open_incidents,
+        marks: stored.marks,
+        active: Active::new(active),
     };
-    let mut plan = plan(jobs, &known);
+    let ctx = Context {
+        registry: &registry,
+        suppressions: &suppressions,
+        priority: setting.priority,
+        admin_unit: setting.admin_unit,
+    };
+    let mut plan = plan(jobs, known, &ctx);
     let raws: Vec<RawInsert> = plan
         .raws
         .iter()
@@ -46,8 +79,24 @@ pub async fn write_batch(
     events::apply_changes(conn, &plan.event_changes.iter().collect::<Vec<_>>()).await?;
     incidents::apply_changes(conn, &plan.incident_changes.iter().collect::<Vec<_>>()).await?;
     incidents::insert_links(conn, &plan.links).await?;
+    incidents::apply_merges(conn, &plan.merges).await?;
+    incidents::insert_log(conn, &plan.log).await?;
     settle_cleared(conn, &mut plan).await?;
     Ok(plan.results)
+}
+
+/// The oldest last alert an incident may have and still be joined by one of the batch's
+/// alerts; `None` when no alert of the batch may correlate.
+fn correlation_horizon(jobs: &[Submission]) -> Option<i64> {
+    jobs.iter()
+        .flat_map(|job| {
+            let now = to_millis(job.received_at);
+            job.signals
+                .iter()
+                .filter(|s| s.incident.opens && s.incident.correlation.enabled)
+                .map(move |s| now.saturating_sub(s.incident.correlation.window_ms()))
+        })
+        .min()
 }
 
 fn distinct_keys(jobs: &[Submission]) -> Vec<Key> {

@@ -11,6 +11,7 @@ use sqlx::AnyConnection;
 use super::{Arg, StoreError, StoreResult, INCIDENT_TERMINAL};
 use crate::domain::from_millis;
 use crate::pipeline::dedup::LatestEvent;
+use crate::pipeline::noise::Marks;
 
 /// (source, fingerprint): the identity of an alert.
 pub type Key = (String, String);
@@ -84,23 +85,22 @@ struct KeyRow {
     status: Option<String>,
     starts_at: Option<i64>,
     ends_at: Option<i64>,
+    marks: Option<String>,
     incident_id: Option<String>,
     open_incident: Option<String>,
 }
 
 /// What is stored for each key, in one round trip: its newest event (with the incident
 /// that event belongs to) and its open incident.
-pub async fn known_state(
-    conn: &mut AnyConnection,
-    keys: &[Key],
-) -> StoreResult<(HashMap<Key, LatestEvent>, HashMap<Key, String>)> {
+pub async fn known_state(conn: &mut AnyConnection, keys: &[Key]) -> StoreResult<KnownKeys> {
     let mut latest = HashMap::with_capacity(keys.len());
     let mut open_incidents = HashMap::new();
+    let mut marks = HashMap::new();
     for chunk in keys.chunks(MAX_PARAMS / 2) {
         let sql = format!(
             "WITH k (src, fp) AS (VALUES {}) \
              SELECT k.src AS source, k.fp AS fingerprint, t.id, t.status, t.starts_at, \
-               t.ends_at, \
+               t.ends_at, t.marks, \
                (SELECT ie.incident_id FROM incident_events ie \
                 JOIN incidents li ON li.id = ie.incident_id \
                 WHERE ie.event_id = t.id AND li.status NOT IN {INCIDENT_TERMINAL} \
@@ -121,6 +121,13 @@ pub async fn known_state(
             if let Some(incident) = row.open_incident {
                 open_incidents.insert(key.clone(), incident);
             }
+            if let Some(stored) = row
+                .marks
+                .as_deref()
+                .and_then(|m| serde_json::from_str(m).ok())
+            {
+                marks.insert(key.clone(), stored);
+            }
             if let (Some(id), Some(status)) = (row.id, row.status) {
                 let event = LatestEvent {
                     open: status == "open",
@@ -133,5 +140,17 @@ pub async fn known_state(
             }
         }
     }
-    Ok((latest, open_incidents))
+    Ok(KnownKeys {
+        latest,
+        open_incidents,
+        marks,
+    })
+}
+
+/// What the store holds for a batch's alert identities.
+#[derive(Debug, Default)]
+pub struct KnownKeys {
+    pub latest: HashMap<Key, LatestEvent>,
+    pub open_incidents: HashMap<Key, String>,
+    pub marks: HashMap<Key, Marks>,
 }

@@ -32,6 +32,11 @@ pub struct EventRow {
     pub last_raw_alert_id: String,
     pub acked_at: Option<i64>,
     pub acked_by: Option<String>,
+    pub ci_id: Option<String>,
+    pub unit: Option<String>,
+    pub held_by: Option<String>,
+    pub flapping: i64,
+    pub resolved_by: Option<String>,
     pub incident_id: Option<String>,
 }
 
@@ -39,8 +44,10 @@ pub struct EventRow {
 const COLUMNS: &str = "t.id, t.source, t.fingerprint, t.rule, t.status, t.severity, t.summary, \
     t.description, t.labels, t.annotations, t.ci_candidates, t.alert_count, t.first_seen, \
     t.last_seen, t.starts_at, t.ends_at, t.resolved_at, t.previous_event_id, \
-    t.last_raw_alert_id, t.acked_at, t.acked_by, \
-    (SELECT ie.incident_id FROM incident_events ie WHERE ie.event_id = t.id \
+    t.last_raw_alert_id, t.acked_at, t.acked_by, t.ci_id, t.unit, t.held_by, t.flapping, \
+    t.resolved_by, \
+    (SELECT ie.incident_id FROM incident_events ie JOIN incidents i ON i.id = ie.incident_id \
+     WHERE ie.event_id = t.id AND i.merged_into IS NULL \
      ORDER BY ie.linked_at DESC LIMIT 1) AS incident_id";
 
 impl EventRow {
@@ -122,6 +129,18 @@ pub struct NewEvent {
     pub ends_at: Option<i64>,
     pub previous_event_id: Option<String>,
     pub raw_id: String,
+    pub binding: Binding,
+    pub held_by: Option<String>,
+    pub marks: Option<String>,
+    pub flapping: bool,
+    pub resolved_by: Option<String>,
+}
+
+/// The CI an alert was bound to and the unit that owns it; both empty: unbound.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Binding {
+    pub ci_id: Option<String>,
+    pub unit: Option<String>,
 }
 
 /// Changes to an event stored before the batch. `None` fields are left as they are.
@@ -133,17 +152,23 @@ pub struct EventChange {
     pub resolved_at: Option<i64>,
     pub ends_at: Option<i64>,
     pub raw_id: String,
+    pub binding: Option<Binding>,
+    pub held_by: Option<Option<String>>,
+    pub marks: Option<Option<String>>,
+    pub flapping: Option<bool>,
+    pub resolved_by: Option<String>,
 }
 
 /// Inserts new events. Fails with [`StoreError::Raced`] if another writer opened one of
 /// them first, so the caller can redo the batch one alert at a time.
 pub async fn insert_new(conn: &mut AnyConnection, rows: &[&NewEvent]) -> StoreResult<()> {
-    const COLS: usize = 19;
+    const COLS: usize = 25;
     for chunk in rows.chunks(MAX_PARAMS / COLS) {
         let sql = format!(
             "INSERT INTO events (id, source, fingerprint, rule, status, severity, summary, \
                description, labels, annotations, ci_candidates, alert_count, first_seen, \
-               last_seen, starts_at, ends_at, resolved_at, previous_event_id, last_raw_alert_id) \
+               last_seen, starts_at, ends_at, resolved_at, previous_event_id, last_raw_alert_id, \
+               ci_id, unit, held_by, marks, flapping, resolved_by) \
              VALUES {} ON CONFLICT (source, fingerprint) WHERE status = 'open' DO NOTHING \
              RETURNING id",
             values(conn, chunk.len(), COLS)
@@ -189,6 +214,12 @@ fn event_args(row: &NewEvent) -> Vec<Arg> {
         Arg::OptInt(row.resolved_at),
         Arg::OptText(row.previous_event_id.clone()),
         Arg::text(&row.raw_id),
+        Arg::OptText(row.binding.ci_id.clone()),
+        Arg::OptText(row.binding.unit.clone()),
+        Arg::OptText(row.held_by.clone()),
+        Arg::OptText(row.marks.clone()),
+        Arg::Bool(row.flapping),
+        Arg::OptText(row.resolved_by.clone()),
     ]
 }
 
@@ -200,6 +231,7 @@ pub async fn apply_changes(
     conn: &mut AnyConnection,
     changes: &[(&String, &EventChange)],
 ) -> StoreResult<()> {
+    const COLS: usize = 21;
     let sql = |conn: &AnyConnection, n| {
         format!(
             "UPDATE events SET alert_count = events.alert_count + v.column2, \
@@ -214,14 +246,21 @@ pub async fn apply_changes(
                status = CASE WHEN v.column10 IS NULL THEN events.status ELSE 'resolved' END, \
                resolved_at = COALESCE(v.column10, events.resolved_at), \
                ends_at = COALESCE(v.column11, events.ends_at), \
-               last_raw_alert_id = v.column12 \
+               last_raw_alert_id = v.column12, \
+               ci_id = CASE WHEN v.column13 = 1 THEN v.column14 ELSE events.ci_id END, \
+               unit = CASE WHEN v.column13 = 1 THEN v.column15 ELSE events.unit END, \
+               held_by = CASE WHEN v.column16 = 1 THEN v.column17 ELSE events.held_by END, \
+               marks = CASE WHEN v.column18 = 1 THEN v.column19 ELSE events.marks END, \
+               flapping = COALESCE(v.column20, events.flapping), \
+               resolved_by = COALESCE(v.column21, events.resolved_by) \
              FROM (VALUES {}) AS v \
              WHERE events.id = v.column1 AND (events.status || '') = 'open'",
-            values(conn, n, 12)
+            values(conn, n, COLS)
         )
     };
-    let affected = execute_chunked(conn, changes, 12, sql, |(id, c)| {
+    let affected = execute_chunked(conn, changes, COLS, sql, |(id, c)| {
         let latest = c.latest.as_ref();
+        let binding = c.binding.clone();
         vec![
             Arg::text(id),
             Arg::Int(c.add_count),
@@ -235,6 +274,15 @@ pub async fn apply_changes(
             Arg::OptInt(c.resolved_at),
             Arg::OptInt(c.ends_at),
             Arg::text(&c.raw_id),
+            Arg::Int(i64::from(binding.is_some())),
+            Arg::OptText(binding.as_ref().and_then(|b| b.ci_id.clone())),
+            Arg::OptText(binding.and_then(|b| b.unit)),
+            Arg::Int(i64::from(c.held_by.is_some())),
+            Arg::OptText(c.held_by.clone().flatten()),
+            Arg::Int(i64::from(c.marks.is_some())),
+            Arg::OptText(c.marks.clone().flatten()),
+            Arg::OptBool(c.flapping),
+            Arg::OptText(c.resolved_by.clone()),
         ]
     })
     .await?;

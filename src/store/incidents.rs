@@ -1,12 +1,15 @@
 //! Incidents opened from events, and the event↔incident links.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 
 use sqlx::AnyConnection;
 
 use super::batch::{execute_chunked, expect_all, values, MAX_PARAMS};
 use super::{Arg, ListQuery, StoreResult, INCIDENT_TERMINAL};
-use crate::domain::Signal;
+use crate::cmdb::graph::Registry;
+use crate::domain::{Severity, Signal};
+use crate::pipeline::correlate::{ActiveIncident, Reason};
+use crate::pipeline::priority::{Level, Priority};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct IncidentRow {
@@ -27,11 +30,20 @@ pub struct IncidentRow {
     pub resolution: Option<String>,
     pub acked_at: Option<i64>,
     pub acked_by: Option<String>,
+    pub ci_id: Option<String>,
+    pub unit: Option<String>,
+    pub triage: i64,
+    pub impact: Option<String>,
+    pub urgency: Option<String>,
+    pub priority: Option<String>,
+    pub merged_into: Option<String>,
+    pub closed_at: Option<i64>,
 }
 
 const COLUMNS: &str = "id, source, fingerprint, status, severity, summary, description, \
     opened_at, updated_at, last_seen, event_count, alert_count, alerts_cleared_at, \
-    resolved_at, resolution, acked_at, acked_by";
+    resolved_at, resolution, acked_at, acked_by, ci_id, unit, triage, impact, urgency, \
+    priority, merged_into, closed_at";
 
 /// Newest first.
 pub async fn list(pool: &sqlx::AnyPool, q: &ListQuery) -> StoreResult<Vec<IncidentRow>> {
@@ -79,6 +91,19 @@ pub struct NewIncident {
     pub last_seen: i64,
     pub event_count: i64,
     pub alert_count: i64,
+    pub ci_id: Option<String>,
+    pub unit: String,
+    /// Bound to no CI: the central desk sorts it out.
+    pub triage: bool,
+    pub rating: Rating,
+}
+
+/// Impact × urgency and the priority they give.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rating {
+    pub impact: Level,
+    pub urgency: Level,
+    pub priority: Priority,
 }
 
 /// Changes to an incident stored before the batch.
@@ -87,22 +112,88 @@ pub struct IncidentChange {
     pub add_events: i64,
     pub add_alerts: i64,
     pub last_seen: i64,
-    /// Severity and summary of the newest linked occurrence.
-    pub latest: Option<(String, String)>,
+    /// The highest severity among its alerts, when a joining alert raised it.
+    pub severity: Option<String>,
+    pub rating: Option<Rating>,
     /// A new occurrence was linked: its alerts are no longer all cleared.
     pub reopened: bool,
+}
+
+/// An event's membership of an incident, and why.
+#[derive(Debug, Clone)]
+pub struct Link {
+    pub incident: String,
+    pub event: String,
+    pub at: i64,
+    pub relation: &'static str,
+    pub reason: String,
+}
+
+impl Link {
+    pub fn new(incident: &str, event: &str, at: i64, reason: &Reason) -> Link {
+        let relation = match reason {
+            Reason::Origin { .. } => "origin",
+            Reason::Repeat => "repeat",
+            Reason::SameCi { .. } => "same_ci",
+            Reason::DependsOn { .. } => "related",
+            Reason::Merged { .. } => "merged",
+        };
+        Link {
+            incident: incident.to_owned(),
+            event: event.to_owned(),
+            at,
+            relation,
+            reason: Link::reason_json(reason),
+        }
+    }
+
+    pub fn reason_json(reason: &Reason) -> String {
+        super::events::to_json(reason)
+    }
+}
+
+/// `from` shares the cause of `into`: closed as merged, its alerts linked to `into`.
+#[derive(Debug, Clone)]
+pub struct Merge {
+    pub from: String,
+    pub into: String,
+    pub at: i64,
+    pub reason: String,
+}
+
+/// One line of an incident's history.
+#[derive(Debug, Clone)]
+pub struct LogEntry {
+    pub id: String,
+    pub incident: String,
+    pub at: i64,
+    pub kind: &'static str,
+    pub detail: String,
+}
+
+impl LogEntry {
+    pub fn new(incident: &str, at: i64, kind: &'static str, detail: serde_json::Value) -> Self {
+        LogEntry {
+            id: crate::domain::ids::new(crate::domain::ids::LOG),
+            incident: incident.to_owned(),
+            at,
+            kind,
+            detail: detail.to_string(),
+        }
+    }
 }
 
 pub async fn insert_new(conn: &mut AnyConnection, rows: &[&NewIncident]) -> StoreResult<()> {
     let sql = |conn: &AnyConnection, n| {
         format!(
             "INSERT INTO incidents (id, source, fingerprint, status, severity, summary, \
-               description, opened_at, updated_at, last_seen, event_count, alert_count) \
+               description, opened_at, updated_at, last_seen, event_count, alert_count, \
+               ci_id, unit, triage, impact, urgency, priority) \
              VALUES {}",
-            values(conn, n, 12)
+            values(conn, n, 18)
         )
     };
-    execute_chunked(conn, rows, 12, sql, |r| {
+    execute_chunked(conn, rows, 18, sql, |r| {
         vec![
             Arg::text(&r.id),
             Arg::text(&r.first.source),
@@ -116,6 +207,12 @@ pub async fn insert_new(conn: &mut AnyConnection, rows: &[&NewIncident]) -> Stor
             Arg::Int(r.last_seen),
             Arg::Int(r.event_count),
             Arg::Int(r.alert_count),
+            Arg::OptText(r.ci_id.clone()),
+            Arg::text(&r.unit),
+            Arg::Bool(r.triage),
+            Arg::text(r.rating.impact.as_str()),
+            Arg::text(r.rating.urgency.as_str()),
+            Arg::text(r.rating.priority.as_str()),
         ]
     })
     .await
@@ -135,45 +232,117 @@ pub async fn apply_changes(
                updated_at = CASE WHEN v.column4 > incidents.updated_at THEN v.column4 \
                  ELSE incidents.updated_at END, \
                severity = COALESCE(v.column5, incidents.severity), \
-               summary = COALESCE(v.column6, incidents.summary), \
-               alerts_cleared_at = CASE WHEN v.column7 = 1 THEN NULL \
-                 ELSE incidents.alerts_cleared_at END \
+               alerts_cleared_at = CASE WHEN v.column6 = 1 THEN NULL \
+                 ELSE incidents.alerts_cleared_at END, \
+               impact = COALESCE(v.column7, incidents.impact), \
+               urgency = COALESCE(v.column8, incidents.urgency), \
+               priority = COALESCE(v.column9, incidents.priority) \
              FROM (VALUES {}) AS v \
              WHERE incidents.id = v.column1 AND incidents.status NOT IN {INCIDENT_TERMINAL}",
-            values(conn, n, 7)
+            values(conn, n, 9)
         )
     };
-    let affected = execute_chunked(conn, changes, 7, sql, |(id, c)| {
+    let affected = execute_chunked(conn, changes, 9, sql, |(id, c)| {
+        let rating = c.rating.as_ref();
         vec![
             Arg::text(id),
             Arg::Int(c.add_events),
             Arg::Int(c.add_alerts),
             Arg::Int(c.last_seen),
-            Arg::OptText(c.latest.as_ref().map(|l| l.0.clone())),
-            Arg::OptText(c.latest.as_ref().map(|l| l.1.clone())),
+            Arg::OptText(c.severity.clone()),
             Arg::Int(i64::from(c.reopened)),
+            Arg::OptText(rating.map(|r| r.impact.as_str().to_owned())),
+            Arg::OptText(rating.map(|r| r.urgency.as_str().to_owned())),
+            Arg::OptText(rating.map(|r| r.priority.as_str().to_owned())),
         ]
     })
     .await?;
     expect_all(affected, changes.len())
 }
 
-pub async fn insert_links(
-    conn: &mut AnyConnection,
-    links: &[(String, String, i64)],
-) -> StoreResult<()> {
+pub async fn insert_links(conn: &mut AnyConnection, links: &[Link]) -> StoreResult<()> {
     let sql = |conn: &AnyConnection, n| {
         format!(
-            "INSERT INTO incident_events (incident_id, event_id, linked_at) VALUES {} \
-             ON CONFLICT (incident_id, event_id) DO NOTHING",
-            values(conn, n, 3)
+            "INSERT INTO incident_events (incident_id, event_id, linked_at, relation, reason) \
+             VALUES {} ON CONFLICT (incident_id, event_id) DO NOTHING",
+            values(conn, n, 5)
         )
     };
-    execute_chunked(conn, links, 3, sql, |(incident, event, at)| {
-        vec![Arg::text(incident), Arg::text(event), Arg::Int(*at)]
+    execute_chunked(conn, links, 5, sql, |l| {
+        vec![
+            Arg::text(&l.incident),
+            Arg::text(&l.event),
+            Arg::Int(l.at),
+            Arg::text(l.relation),
+            Arg::text(&l.reason),
+        ]
     })
     .await
     .map(|_| ())
+}
+
+pub async fn insert_log(conn: &mut AnyConnection, entries: &[LogEntry]) -> StoreResult<()> {
+    let sql = |conn: &AnyConnection, n| {
+        format!(
+            "INSERT INTO incident_log (id, incident_id, at, kind, detail) VALUES {}",
+            values(conn, n, 5)
+        )
+    };
+    execute_chunked(conn, entries, 5, sql, |e| {
+        vec![
+            Arg::text(&e.id),
+            Arg::text(&e.incident),
+            Arg::Int(e.at),
+            Arg::text(e.kind),
+            Arg::text(&e.detail),
+        ]
+    })
+    .await
+    .map(|_| ())
+}
+
+/// Moves each merged incident's alerts to the incident it merged into and closes it,
+/// in order, so a chain of merges (a into b, then b into c) ends with c holding all.
+pub async fn apply_merges(conn: &mut AnyConnection, merges: &[Merge]) -> StoreResult<()> {
+    for merge in merges {
+        sqlx::query(
+            "INSERT INTO incident_events (incident_id, event_id, linked_at, relation, reason) \
+             SELECT $1, event_id, $2, 'merged', $3 FROM incident_events WHERE incident_id = $4 \
+             ON CONFLICT (incident_id, event_id) DO NOTHING",
+        )
+        .bind(&merge.into)
+        .bind(merge.at)
+        .bind(&merge.reason)
+        .bind(&merge.from)
+        .execute(&mut *conn)
+        .await?;
+        sqlx::query(
+            "UPDATE incidents SET \
+               alert_count = incidents.alert_count \
+                 + (SELECT m.alert_count FROM incidents m WHERE m.id = $2), \
+               event_count = (SELECT COUNT(*) FROM incident_events ie \
+                 WHERE ie.incident_id = $1), \
+               alerts_cleared_at = NULL, updated_at = $3 \
+             WHERE id = $1",
+        )
+        .bind(&merge.into)
+        .bind(&merge.from)
+        .bind(merge.at)
+        .execute(&mut *conn)
+        .await?;
+        let closed = sqlx::query(&format!(
+            "UPDATE incidents SET status = 'closed', resolution = 'merged', merged_into = $2, \
+               closed_at = $3, updated_at = $3 \
+             WHERE id = $1 AND status NOT IN {INCIDENT_TERMINAL}"
+        ))
+        .bind(&merge.from)
+        .bind(&merge.into)
+        .bind(merge.at)
+        .execute(&mut *conn)
+        .await?;
+        expect_all(closed.rows_affected(), 1)?;
+    }
+    Ok(())
 }
 
 /// Of these incidents, the ones that still have an open event.
@@ -231,4 +400,126 @@ pub async fn mark_cleared(
     })
     .await
     .map(|_| ())
+}
+
+#[derive(sqlx::FromRow)]
+struct ActiveRow {
+    id: String,
+    ci_id: Option<String>,
+    opened_at: i64,
+    last_seen: i64,
+    severity: String,
+    impact: Option<String>,
+    urgency: Option<String>,
+    priority: Option<String>,
+}
+
+const ACTIVE_COLUMNS: &str = "id, ci_id, opened_at, last_seen, severity, impact, urgency, priority";
+
+/// The open incidents correlation may join: those with an alert since `since`, plus
+/// `also` (the incidents of the batch's own alerts), with the CIs of their alerts.
+pub async fn active(
+    conn: &mut AnyConnection,
+    since: Option<i64>,
+    also: &[&String],
+    registry: &Registry,
+) -> StoreResult<Vec<ActiveIncident>> {
+    let mut rows: Vec<ActiveRow> = Vec::new();
+    if let Some(since) = since {
+        let sql = format!(
+            "SELECT {ACTIVE_COLUMNS} FROM incidents \
+             WHERE status NOT IN {INCIDENT_TERMINAL} AND last_seen >= $1"
+        );
+        rows = sqlx::query_as(&sql)
+            .bind(since)
+            .fetch_all(&mut *conn)
+            .await?;
+    }
+    let loaded: BTreeSet<&str> = rows.iter().map(|r| r.id.as_str()).collect();
+    let missing: Vec<&String> = also
+        .iter()
+        .copied()
+        .filter(|id| !loaded.contains(id.as_str()))
+        .collect();
+    for chunk in missing.chunks(MAX_PARAMS) {
+        let sql = format!(
+            "SELECT {ACTIVE_COLUMNS} FROM incidents \
+             WHERE status NOT IN {INCIDENT_TERMINAL} AND id IN {}",
+            values(conn, 1, chunk.len())
+        );
+        let mut query = sqlx::query_as::<_, ActiveRow>(&sql);
+        for id in chunk {
+            query = query.bind(id.as_str());
+        }
+        rows.extend(query.fetch_all(&mut *conn).await?);
+    }
+    let members = member_cis(conn, &rows).await?;
+    Ok(rows
+        .into_iter()
+        .map(|row| to_active(row, &members, registry))
+        .collect())
+}
+
+async fn member_cis(
+    conn: &mut AnyConnection,
+    rows: &[ActiveRow],
+) -> StoreResult<HashMap<String, Vec<String>>> {
+    let mut members: HashMap<String, Vec<String>> = HashMap::new();
+    for chunk in rows.chunks(MAX_PARAMS) {
+        let sql = format!(
+            "SELECT DISTINCT ie.incident_id, e.ci_id FROM incident_events ie \
+             JOIN events e ON e.id = ie.event_id \
+             WHERE e.ci_id IS NOT NULL AND ie.incident_id IN {}",
+            values(conn, 1, chunk.len())
+        );
+        let mut query = sqlx::query_as::<_, (String, String)>(&sql);
+        for row in chunk {
+            query = query.bind(row.id.as_str());
+        }
+        for (incident, ci) in query.fetch_all(&mut *conn).await? {
+            members.entry(incident).or_default().push(ci);
+        }
+    }
+    Ok(members)
+}
+
+fn to_active(
+    row: ActiveRow,
+    members: &HashMap<String, Vec<String>>,
+    registry: &Registry,
+) -> ActiveIncident {
+    let root = row.ci_id.as_deref().and_then(|ci| registry.find(ci));
+    let mut nodes: Vec<_> = members
+        .get(&row.id)
+        .into_iter()
+        .flatten()
+        .filter_map(|ci| registry.find(ci))
+        .chain(root)
+        .collect();
+    nodes.sort_unstable();
+    nodes.dedup();
+    let severity = row.severity.parse().unwrap_or(Severity::Warning);
+    ActiveIncident {
+        root,
+        members: nodes,
+        opened_at: row.opened_at,
+        last_seen: row.last_seen,
+        severity,
+        impact: row
+            .impact
+            .as_deref()
+            .and_then(Level::parse)
+            .unwrap_or(Level::Medium),
+        urgency: row
+            .urgency
+            .as_deref()
+            .and_then(Level::parse)
+            .unwrap_or(Level::Medium),
+        priority: row
+            .priority
+            .as_deref()
+            .and_then(Priority::parse)
+            .unwrap_or(Priority::P3),
+        id: row.id,
+    }
 }

@@ -4,8 +4,10 @@
 //! Write functions take a connection inside the caller's transaction.
 
 pub mod batch;
+pub mod cmdb;
 pub mod events;
 pub mod incidents;
+pub mod noise;
 pub mod raw_alerts;
 pub mod sources;
 pub mod tokens;
@@ -236,6 +238,9 @@ pub(crate) enum Arg {
     Int(i64),
     OptText(Option<String>),
     OptInt(Option<i64>),
+    /// Stored as 0 or 1: the `Any` driver reads no SQLite booleans.
+    Bool(bool),
+    OptBool(Option<bool>),
 }
 
 impl Arg {
@@ -252,6 +257,8 @@ impl Arg {
             Arg::Int(v) => query.bind(v),
             Arg::OptText(v) => query.bind(v),
             Arg::OptInt(v) => query.bind(v),
+            Arg::Bool(v) => query.bind(i64::from(v)),
+            Arg::OptBool(v) => query.bind(v.map(i64::from)),
         }
     }
 
@@ -264,6 +271,8 @@ impl Arg {
             Arg::Int(v) => query.bind(v),
             Arg::OptText(v) => query.bind(v),
             Arg::OptInt(v) => query.bind(v),
+            Arg::Bool(v) => query.bind(i64::from(v)),
+            Arg::OptBool(v) => query.bind(v.map(i64::from)),
         }
     }
 }
