@@ -16,6 +16,7 @@ use crate::auth::TokenVerifier;
 use crate::cmdb::Live;
 use crate::config::Config;
 use crate::domain::to_millis;
+use crate::ingest::sweep::Sweeper;
 use crate::ingest::{Intake, WriterSetting};
 use crate::metrics::{Metrics, MetricsError};
 use crate::rules::{LoadError, RuleSet};
@@ -43,6 +44,7 @@ pub struct App {
     writer: JoinHandle<()>,
     writer_stop: CancellationToken,
     grace: Duration,
+    sweep_interval: Duration,
 }
 
 /// How long a verified token is trusted before it is looked up again.
@@ -82,6 +84,7 @@ impl App {
             writer,
             writer_stop,
             grace: Duration::from_secs(config.server.shutdown_grace_secs),
+            sweep_interval: Duration::from_secs(config.intake.sweep_interval_secs),
         })
     }
 
@@ -102,10 +105,18 @@ impl App {
             writer,
             writer_stop,
             grace,
+            sweep_interval,
         } = self;
         // The handler is in place before the address is announced, so a SIGHUP sent as
         // soon as the service is up reloads rules instead of killing the process.
         let reload = tokio::spawn(reload_on_sighup(hangups(), state.clone(), shutdown.clone()));
+        let sweeper = Sweeper {
+            store: state.store.clone(),
+            intake: state.intake.clone(),
+            rules: state.rules.clone(),
+            interval: sweep_interval,
+        };
+        let sweeping = tokio::spawn(sweeper.run(shutdown.clone()));
         if let Ok(address) = listener.local_addr() {
             info!(%address, "Vigía listening");
         }
@@ -155,6 +166,7 @@ impl App {
             }
         };
         reload.abort();
+        sweeping.abort();
         store.close().await;
         outcome
     }

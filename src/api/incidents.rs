@@ -2,15 +2,19 @@
 
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
+use axum::http::HeaderMap;
 use axum::Json;
+use std::collections::HashMap;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::auth::Person;
+use super::explain::{explain, Lang};
 use super::paging::{ListParams, Page};
-use super::views::{EventView, IncidentDetail, IncidentView};
+use super::views::{CiSummary, EventView, HistoryEntry, IncidentDetail, IncidentView, LinkedEvent};
 use super::{ApiError, ApiResult, AppState, Problem};
 use crate::domain::to_millis;
+use crate::pipeline::correlate::Reason;
 use crate::store::events;
 use crate::store::incidents;
 
@@ -53,9 +57,10 @@ async fn list_incidents(
 async fn get_incident(
     State(state): State<AppState>,
     _who: Person,
+    headers: HeaderMap,
     Path(id): Path<String>,
 ) -> ApiResult<Json<IncidentDetail>> {
-    load(&state, &id).await.map(Json)
+    load(&state, &id, Lang::of(&headers)).await.map(Json)
 }
 
 /// Acknowledge an incident. The first acknowledgement is kept; repeating it is harmless.
@@ -69,28 +74,64 @@ async fn get_incident(
 async fn ack_incident(
     State(state): State<AppState>,
     Person(who): Person,
+    headers: HeaderMap,
     Path(id): Path<String>,
 ) -> ApiResult<Json<IncidentDetail>> {
     let now = to_millis(jiff::Timestamp::now());
     if !incidents::ack(state.store.pool(), &id, &who.name, now).await? {
         return Err(not_found(&id));
     }
-    load(&state, &id).await.map(Json)
+    load(&state, &id, Lang::of(&headers)).await.map(Json)
 }
 
-async fn load(state: &AppState, id: &str) -> ApiResult<IncidentDetail> {
+async fn load(state: &AppState, id: &str, lang: Lang) -> ApiResult<IncidentDetail> {
     let pool = state.store.pool();
     let row = incidents::get(pool, id)
         .await?
         .ok_or_else(|| not_found(id))?;
-    let events = events::for_incident(pool, id)
+    let links: HashMap<String, (String, Option<String>)> = incidents::links(pool, id)
         .await?
         .into_iter()
-        .map(EventView::from_row)
-        .collect::<Result<Vec<_>, _>>()?;
+        .map(|(event, relation, reason)| (event, (relation, reason)))
+        .collect();
+    let mut events = Vec::new();
+    let mut cis = Vec::new();
+    for event in events::for_incident(pool, id).await? {
+        let (relation, reason) = links.get(&event.id).cloned().unwrap_or_default();
+        let reason: Option<Reason> = reason.as_deref().and_then(|r| serde_json::from_str(r).ok());
+        cis.extend(event.ci_id.clone());
+        events.push(LinkedEvent {
+            event: EventView::from_row(event)?,
+            relation,
+            explanation: reason
+                .as_ref()
+                .map(|r| explain(r, lang))
+                .unwrap_or_default(),
+            reason: serde_json::to_value(&reason).unwrap_or_default(),
+        });
+    }
+    let registry = state.live.registry();
+    let root = row.ci_id.as_deref().and_then(|ci| registry.find(ci));
+    let mut services: Vec<CiSummary> = cis
+        .iter()
+        .filter_map(|ci| registry.find(ci))
+        .chain(root)
+        .flat_map(|node| registry.impacted_services(node))
+        .map(|node| CiSummary::of(&registry, node))
+        .collect();
+    services.sort_by(|a, b| a.id.cmp(&b.id));
+    services.dedup_by(|a, b| a.id == b.id);
     Ok(IncidentDetail {
-        incident: row.into(),
+        root_ci: root.map(|node| CiSummary::of(&registry, node)),
+        impacted_services: services,
         events,
+        merged: incidents::merged_into(pool, id).await?,
+        history: incidents::history(pool, id)
+            .await?
+            .into_iter()
+            .map(|(at, kind, detail)| HistoryEntry::new(at, kind, &detail))
+            .collect(),
+        incident: row.into(),
     })
 }
 

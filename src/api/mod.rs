@@ -4,6 +4,7 @@
 mod auth;
 mod error;
 mod events;
+mod explain;
 mod incidents;
 mod ingest;
 mod ops;

@@ -48,6 +48,21 @@ pub struct EventView {
     pub incident_id: Option<String>,
     pub acked_at: Option<String>,
     pub acked_by: Option<String>,
+    /// The configuration item the alert is about.
+    pub ci: Option<String>,
+    /// The unit that owns that CI.
+    pub unit: Option<String>,
+    /// No CI candidate of the alert names a CI of the registry.
+    pub unbound: bool,
+    /// What kept the alert from opening an incident: `maintenance:<id>`, `silence:<id>`,
+    /// `threshold` or `flapping`.
+    pub held_by: Option<String>,
+    /// Held by a maintenance window or a silence.
+    pub suppressed: bool,
+    /// Changing state more often than its rule allows.
+    pub flapping: bool,
+    /// `alert` (the tool said so) or `timeout` (no update within the source's timeout).
+    pub resolved_by: Option<String>,
 }
 
 impl EventView {
@@ -75,6 +90,16 @@ impl EventView {
             incident_id: row.incident_id,
             acked_at: opt_time(row.acked_at),
             acked_by: row.acked_by,
+            unbound: row.ci_id.is_none(),
+            ci: row.ci_id,
+            unit: row.unit,
+            suppressed: row
+                .held_by
+                .as_deref()
+                .is_some_and(|h| h.starts_with("maintenance:") || h.starts_with("silence:")),
+            held_by: row.held_by,
+            flapping: row.flapping != 0,
+            resolved_by: row.resolved_by,
         })
     }
 }
@@ -103,6 +128,21 @@ pub struct IncidentView {
     pub resolution: Option<String>,
     pub acked_at: Option<String>,
     pub acked_by: Option<String>,
+    /// The CI the incident is about: the most upstream cause among its alerts' CIs.
+    pub ci: Option<String>,
+    /// The unit whose desk has the incident (the central desk's when no CI is bound).
+    pub unit: Option<String>,
+    /// Bound to no CI: the central desk must sort it out.
+    pub triage: bool,
+    /// high, medium or low
+    pub impact: Option<String>,
+    /// high, medium or low
+    pub urgency: Option<String>,
+    /// P1 (most urgent) to P5
+    pub priority: Option<String>,
+    /// The incident this one was merged into (it is then closed).
+    pub merged_into: Option<String>,
+    pub closed_at: Option<String>,
 }
 
 impl From<IncidentRow> for IncidentView {
@@ -126,6 +166,14 @@ impl From<IncidentRow> for IncidentView {
             resolution: row.resolution,
             acked_at: opt_time(row.acked_at),
             acked_by: row.acked_by,
+            ci: row.ci_id,
+            unit: row.unit,
+            triage: row.triage != 0,
+            impact: row.impact,
+            urgency: row.urgency,
+            priority: row.priority,
+            merged_into: row.merged_into,
+            closed_at: opt_time(row.closed_at),
         }
     }
 }
@@ -134,6 +182,71 @@ impl From<IncidentRow> for IncidentView {
 pub struct IncidentDetail {
     #[serde(flatten)]
     pub incident: IncidentView,
-    /// The incident's events, newest first.
-    pub events: Vec<EventView>,
+    /// The root CI as the registry describes it now.
+    pub root_ci: Option<CiSummary>,
+    /// Services that depend on the incident's CIs, transitively (itself included).
+    pub impacted_services: Vec<CiSummary>,
+    /// The incident's events, newest first, each with why it belongs here.
+    pub events: Vec<LinkedEvent>,
+    /// Incidents merged into this one.
+    pub merged: Vec<String>,
+    /// What happened to the incident, oldest first.
+    pub history: Vec<HistoryEntry>,
+}
+
+/// An event of an incident and why it is there.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LinkedEvent {
+    #[serde(flatten)]
+    pub event: EventView,
+    /// `origin`, `repeat`, `same_ci`, `related` or `merged`.
+    pub relation: String,
+    /// The reason as data (`kind`, `ci`, `path`, `incident`…).
+    #[schema(value_type = Object)]
+    pub reason: serde_json::Value,
+    /// The reason in words, in the caller's language (`Accept-Language`; Spanish by default).
+    pub explanation: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HistoryEntry {
+    pub at: String,
+    /// `opened`, `priority_changed`, `merged`, `merged_into`…
+    pub kind: String,
+    #[schema(value_type = Object)]
+    pub detail: serde_json::Value,
+}
+
+impl HistoryEntry {
+    pub fn new(at: i64, kind: String, detail: &str) -> Self {
+        HistoryEntry {
+            at: time(at),
+            kind,
+            detail: serde_json::from_str(detail).unwrap_or(serde_json::Value::Null),
+        }
+    }
+}
+
+/// A CI, briefly.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct CiSummary {
+    pub id: String,
+    pub name: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub unit: String,
+    pub criticality: crate::cmdb::model::Criticality,
+}
+
+impl CiSummary {
+    pub fn of(registry: &crate::cmdb::graph::Registry, node: crate::cmdb::graph::Node) -> Self {
+        let ci = registry.node(node);
+        CiSummary {
+            id: ci.id.clone(),
+            name: ci.name.clone(),
+            kind: ci.kind.clone(),
+            unit: ci.unit.clone(),
+            criticality: ci.criticality,
+        }
+    }
 }

@@ -6,6 +6,7 @@
 
 mod commit;
 pub mod plan;
+pub mod sweep;
 mod write;
 
 pub use commit::{Intake, IntakeError, WriterSetting};

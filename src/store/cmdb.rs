@@ -284,14 +284,7 @@ pub async fn put_cis(
     existing: &HashMap<String, ConfigItem>,
     now: i64,
 ) -> StoreResult<Vec<Written>> {
-    let written: Vec<Written> = cis
-        .iter()
-        .map(|ci| match existing.get(&ci.id) {
-            None => Written::Created,
-            Some(old) if same_ci(old, ci) => Written::Unchanged,
-            Some(_) => Written::Updated,
-        })
-        .collect();
+    let written = compare_cis(cis, existing);
     let changed: Vec<&ConfigItem> = cis
         .iter()
         .zip(&written)
@@ -308,6 +301,17 @@ pub async fn put_cis(
     insert_dependencies(conn, &changed).await?;
     bump(conn, REGISTRY).await?;
     Ok(written)
+}
+
+/// What writing these CIs over `existing` would do to each.
+pub fn compare_cis(cis: &[&ConfigItem], existing: &HashMap<String, ConfigItem>) -> Vec<Written> {
+    cis.iter()
+        .map(|ci| match existing.get(&ci.id) {
+            None => Written::Created,
+            Some(old) if same_ci(old, ci) => Written::Unchanged,
+            Some(_) => Written::Updated,
+        })
+        .collect()
 }
 
 /// Equal as stored: identifiers compare as their keys, attributes as JSON.

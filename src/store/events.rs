@@ -288,3 +288,33 @@ pub async fn apply_changes(
     .await?;
     expect_all(affected, changes.len())
 }
+
+/// Open events of `source` with no update since `before`, or whose lease (`ends_at`)
+/// is over by `now`: at most `limit`, oldest first.
+pub async fn expired(
+    conn: &mut AnyConnection,
+    source: &str,
+    before: Option<i64>,
+    now: i64,
+    limit: i64,
+) -> StoreResult<Vec<EventRow>> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM events t WHERE t.status = 'open' AND t.source = $1 \
+         AND ((t.ends_at IS NOT NULL AND t.ends_at < $2) OR t.last_seen < $3) \
+         ORDER BY t.id LIMIT {limit}"
+    );
+    Ok(sqlx::query_as(&sql)
+        .bind(source)
+        .bind(now)
+        .bind(before.unwrap_or(i64::MIN))
+        .fetch_all(&mut *conn)
+        .await?)
+}
+
+/// Open events held by this window or silence (`maintenance:<id>`, `silence:<id>`).
+pub async fn held_by(conn: &mut AnyConnection, tag: &str) -> StoreResult<Vec<EventRow>> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM events t WHERE t.status = 'open' AND t.held_by = $1 ORDER BY t.id"
+    );
+    Ok(sqlx::query_as(&sql).bind(tag).fetch_all(&mut *conn).await?)
+}

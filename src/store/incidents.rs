@@ -523,3 +523,39 @@ fn to_active(
         id: row.id,
     }
 }
+
+/// Why each event of the incident is linked to it: (event, relation, reason JSON).
+pub async fn links(
+    pool: &sqlx::AnyPool,
+    incident: &str,
+) -> StoreResult<Vec<(String, String, Option<String>)>> {
+    Ok(sqlx::query_as(
+        "SELECT event_id, relation, reason FROM incident_events WHERE incident_id = $1",
+    )
+    .bind(incident)
+    .fetch_all(pool)
+    .await?)
+}
+
+/// The incidents merged into this one.
+pub async fn merged_into(pool: &sqlx::AnyPool, incident: &str) -> StoreResult<Vec<String>> {
+    let rows: Vec<(String,)> =
+        sqlx::query_as("SELECT id FROM incidents WHERE merged_into = $1 ORDER BY id")
+            .bind(incident)
+            .fetch_all(pool)
+            .await?;
+    Ok(rows.into_iter().map(|(id,)| id).collect())
+}
+
+/// The incident's history, oldest first: (at, kind, detail JSON).
+pub async fn history(
+    pool: &sqlx::AnyPool,
+    incident: &str,
+) -> StoreResult<Vec<(i64, String, String)>> {
+    Ok(sqlx::query_as(
+        "SELECT at, kind, detail FROM incident_log WHERE incident_id = $1 ORDER BY id",
+    )
+    .bind(incident)
+    .fetch_all(pool)
+    .await?)
+}

@@ -1,0 +1,144 @@
+//! Changes to the registry, checked against what is stored and written in one
+//! transaction: a whole import file, or one CI from the API. Nothing is written unless
+//! everything is valid.
+
+use std::collections::HashMap;
+
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::import::{validate, Catalog, Existing, ExistingCi, ImportErrors, Located};
+use super::model::{ConfigItem, Unit};
+use crate::store::cmdb::{self, Written};
+use crate::store::{Store, StoreError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ChangeError {
+    #[error("{0}")]
+    Invalid(#[from] ImportErrors),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<sqlx::Error> for ChangeError {
+    fn from(e: sqlx::Error) -> Self {
+        ChangeError::Store(e.into())
+    }
+}
+
+/// How many records a write created, updated or found unchanged.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, ToSchema)]
+pub struct Counts {
+    pub created: usize,
+    pub updated: usize,
+    pub unchanged: usize,
+}
+
+impl Counts {
+    fn add(&mut self, written: Written) {
+        match written {
+            Written::Created => self.created += 1,
+            Written::Updated => self.updated += 1,
+            Written::Unchanged => self.unchanged += 1,
+        }
+    }
+}
+
+/// What an import did (or, for a dry run, would do).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, ToSchema)]
+pub struct ImportReport {
+    pub units: Counts,
+    pub cis: Counts,
+    /// People listed in the file (they are stored by the desk procedure).
+    pub people: usize,
+    pub dry_run: bool,
+}
+
+/// Validates the whole catalog against the registry and writes it, or nothing.
+pub async fn import(
+    store: &Store,
+    catalog: &Catalog,
+    now: i64,
+    dry_run: bool,
+) -> Result<ImportReport, ChangeError> {
+    let mut tx = store.begin_write().await?;
+    let stored_units = cmdb::unit_codes(&mut tx).await?;
+    let stored_cis = cmdb::cis_by_id(&mut tx).await?;
+    validate(catalog, &existing(&stored_units, &stored_cis))?;
+    let mut report = ImportReport {
+        people: catalog.people.len(),
+        dry_run,
+        ..ImportReport::default()
+    };
+    for Located { item: unit, .. } in &catalog.units {
+        let written = match stored_units.get(&unit.code) {
+            None => Written::Created,
+            Some(old) if old == unit => Written::Unchanged,
+            Some(_) => Written::Updated,
+        };
+        if written != Written::Unchanged && !dry_run {
+            cmdb::put_unit(&mut tx, unit, now).await?;
+        }
+        report.units.add(written);
+    }
+    let cis: Vec<&ConfigItem> = catalog.cis.iter().map(|l| &l.item).collect();
+    let written = if dry_run {
+        cmdb::compare_cis(&cis, &stored_cis)
+    } else {
+        cmdb::put_cis(&mut tx, &cis, &stored_cis, now).await?
+    };
+    written.into_iter().for_each(|w| report.cis.add(w));
+    if dry_run {
+        tx.rollback().await?;
+    } else {
+        tx.commit().await?;
+    }
+    Ok(report)
+}
+
+/// Creates or replaces one CI; `must_be_new` refuses to replace.
+pub async fn put_ci(
+    store: &Store,
+    ci: ConfigItem,
+    now: i64,
+    must_be_new: bool,
+) -> Result<Written, ChangeError> {
+    let mut tx = store.begin_write().await?;
+    let stored_units = cmdb::unit_codes(&mut tx).await?;
+    let stored_cis = cmdb::cis_by_id(&mut tx).await?;
+    if must_be_new && stored_cis.contains_key(&ci.id) {
+        return Err(ImportErrors(vec![super::import::ImportProblem {
+            line: None,
+            message: format!("CI `{}` already exists", ci.id),
+        }])
+        .into());
+    }
+    let catalog = Catalog {
+        cis: vec![Located { line: 1, item: ci }],
+        ..Catalog::default()
+    };
+    validate(&catalog, &existing(&stored_units, &stored_cis))?;
+    let cis: Vec<&ConfigItem> = catalog.cis.iter().map(|l| &l.item).collect();
+    let written = cmdb::put_cis(&mut tx, &cis, &stored_cis, now).await?;
+    tx.commit().await?;
+    Ok(written.into_iter().next().unwrap_or(Written::Unchanged))
+}
+
+fn existing(
+    units: &std::collections::BTreeMap<String, Unit>,
+    cis: &HashMap<String, ConfigItem>,
+) -> Existing {
+    Existing {
+        units: units.keys().cloned().collect(),
+        cis: cis
+            .iter()
+            .map(|(id, ci)| {
+                let entry = ExistingCi {
+                    identifiers: ci.identifiers.clone(),
+                    depends_on: ci.depends_on.iter().map(|d| d.ci.clone()).collect(),
+                };
+                (id.clone(), entry)
+            })
+            .collect(),
+    }
+}
