@@ -1,7 +1,7 @@
 //! The `vigia` command line: parses arguments, loads configuration, starts logging and
 //! calls into the library.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -9,6 +9,8 @@ use tokio_util::sync::CancellationToken;
 
 use vigia::app::App;
 use vigia::auth::{create_token, Role};
+use vigia::cmdb::apply::{self, ChangeError};
+use vigia::cmdb::import::{self, Format};
 use vigia::config::Config;
 use vigia::rules::{run_tests, RuleSet};
 use vigia::store::Store;
@@ -41,6 +43,23 @@ enum Command {
     Token {
         #[command(subcommand)]
         command: TokenCommand,
+    },
+    /// The CI registry.
+    Ci {
+        #[command(subcommand)]
+        command: CiCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum CiCommand {
+    /// Import a registry file (`.yaml`/`.yml`, `.json` or `.csv`): all of it, or nothing
+    /// with every problem and its line. Importing the same file again changes nothing.
+    Import {
+        file: PathBuf,
+        /// Check and count, but write nothing.
+        #[arg(long)]
+        dry_run: bool,
     },
 }
 
@@ -121,6 +140,54 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
             println!("{token}");
             Ok(ExitCode::SUCCESS)
         }
+        Command::Ci {
+            command: CiCommand::Import { file, dry_run },
+        } => ci_import(&config, &file, dry_run).await,
+    }
+}
+
+async fn ci_import(config: &Config, file: &Path, dry_run: bool) -> anyhow::Result<ExitCode> {
+    let format = Format::from_path(file).ok_or_else(|| {
+        anyhow::anyhow!(
+            "{}: the file name must end in .yaml, .yml, .json or .csv",
+            file.display()
+        )
+    })?;
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
+    let store = Store::connect(&config.database.url, 1).await?;
+    store.migrate().await?;
+    let now = vigia::domain::to_millis(jiff::Timestamp::now());
+    let outcome = match import::parse(&text, format) {
+        Ok(catalog) => apply::import(&store, &catalog, now, dry_run).await,
+        Err(problems) => Err(ChangeError::Invalid(problems)),
+    };
+    store.close().await;
+    match outcome {
+        Ok(report) => {
+            let verb = if dry_run { "would be" } else { "were" };
+            let c = |c: apply::Counts| {
+                format!(
+                    "{} created, {} updated, {} unchanged",
+                    c.created, c.updated, c.unchanged
+                )
+            };
+            println!(
+                "{}: units {verb} {}; CIs {verb} {}",
+                file.display(),
+                c(report.units),
+                c(report.cis)
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(ChangeError::Invalid(problems)) => {
+            eprintln!("{}: refused, nothing was imported:", file.display());
+            for problem in &problems.0 {
+                eprintln!("  {}: {problem}", file.display());
+            }
+            Ok(ExitCode::FAILURE)
+        }
+        Err(ChangeError::Store(e)) => Err(e.into()),
     }
 }
 

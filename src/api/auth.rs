@@ -63,3 +63,22 @@ impl FromRequestParts<AppState> for Person {
         }
     }
 }
+
+/// The desk administrator (role `admin`): the only one who changes the registry and the
+/// noise controls.
+pub struct Admin(pub Principal);
+
+impl FromRequestParts<AppState> for Admin {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let p = principal(parts, state).await?;
+        if p.role == crate::auth::Role::Admin {
+            Ok(Admin(p))
+        } else {
+            Err(ApiError::Forbidden(format!(
+                "changing the registry or the noise controls needs the `admin` role; this token has `{}`",
+                p.role
+            )))
+        }
+    }
+}

@@ -33,6 +33,12 @@ pub enum ApiError {
     UnsupportedMediaType(String),
     #[error("{detail}")]
     Unprocessable { detail: String, errors: Vec<String> },
+    /// Well-formed data that breaks a rule of the registry or the API.
+    #[error("{detail}")]
+    Invalid { detail: String, errors: Vec<String> },
+    /// The request conflicts with the current state (it exists; something depends on it).
+    #[error("{0}")]
+    Conflict(String),
     #[error("{0}")]
     Unavailable(String),
     #[error("internal error")]
@@ -86,6 +92,8 @@ impl ApiError {
                 "unprocessable_payload",
                 "Payload not understood",
             ),
+            Invalid { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "invalid", "Invalid data"),
+            Conflict(_) => (StatusCode::CONFLICT, "conflict", "Conflict"),
             Unavailable(_) => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "unavailable",
@@ -108,7 +116,9 @@ impl IntoResponse for ApiError {
             tracing::error!(error = ?source, "request failed");
         }
         let errors = match &self {
-            ApiError::Unprocessable { errors, .. } => errors.clone(),
+            ApiError::Unprocessable { errors, .. } | ApiError::Invalid { errors, .. } => {
+                errors.clone()
+            }
             _ => Vec::new(),
         };
         let problem = Problem {
@@ -145,6 +155,12 @@ impl From<StoreError> for ApiError {
     }
 }
 
+impl From<sqlx::Error> for ApiError {
+    fn from(e: sqlx::Error) -> Self {
+        ApiError::Internal(Box::new(e))
+    }
+}
+
 impl From<IntakeError> for ApiError {
     fn from(e: IntakeError) -> Self {
         match e {
@@ -170,6 +186,39 @@ impl From<Rejection> for ApiError {
             detail: r.to_string(),
             errors,
         }
+    }
+}
+
+impl From<crate::cmdb::apply::ChangeError> for ApiError {
+    fn from(e: crate::cmdb::apply::ChangeError) -> Self {
+        match e {
+            crate::cmdb::apply::ChangeError::Invalid(problems) => ApiError::invalid(problems),
+            crate::cmdb::apply::ChangeError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl ApiError {
+    /// Every problem of a refused registry change, each with its line.
+    pub fn invalid(problems: crate::cmdb::import::ImportErrors) -> Self {
+        ApiError::Invalid {
+            detail: problems.to_string(),
+            errors: problems.0.iter().map(ToString::to_string).collect(),
+        }
+    }
+
+    /// A JSON request body, parsed into `T`: bad syntax is a 400, a wrong shape a 422.
+    pub fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+        serde_json::from_slice(body).map_err(|e| {
+            if e.is_data() {
+                ApiError::Invalid {
+                    detail: format!("the request body does not fit: {e}"),
+                    errors: Vec::new(),
+                }
+            } else {
+                ApiError::MalformedJson(e)
+            }
+        })
     }
 }
 

@@ -2,11 +2,13 @@
 //! layers added once, and the OpenAPI document is generated from the same routes.
 
 mod auth;
+mod cmdb;
 mod error;
 mod events;
 mod explain;
 mod incidents;
 mod ingest;
+mod noise;
 mod ops;
 mod paging;
 mod views;
@@ -78,6 +80,8 @@ fn routes() -> OpenApiRouter<AppState> {
         .merge(ingest::routes())
         .merge(events::routes())
         .merge(incidents::routes())
+        .merge(noise::routes())
+        .merge(cmdb::routes())
         .merge(ops::routes())
 }
 

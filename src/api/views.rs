@@ -12,7 +12,7 @@ use crate::store::incidents::IncidentRow;
 use crate::store::StoreResult;
 
 /// RFC 3339 in UTC with exactly three decimals, so times sort as text too.
-fn time(ms: i64) -> String {
+pub(crate) fn time(ms: i64) -> String {
     format!("{:.3}", from_millis(ms))
 }
 

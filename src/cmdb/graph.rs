@@ -3,6 +3,7 @@
 //! (behind an `Arc`) whenever the registry changes, so readers never see half a change.
 
 use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::atomic::{AtomicU8, Ordering};
 
 use super::model::{identifier_key, ConfigItem, Criticality, Unit, SERVICE_KIND};
 
@@ -10,7 +11,7 @@ use super::model::{identifier_key, ConfigItem, Criticality, Unit, SERVICE_KIND};
 pub type Node = u32;
 
 /// A set of relation kinds, as a bit per kind interned by the registry.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Relations(u64);
 
 impl Relations {
@@ -60,7 +61,13 @@ pub struct Registry {
     needs: Vec<Vec<Edge>>,
     needed_by: Vec<Vec<Edge>>,
     relations: Vec<String>,
+    /// Services each CI carries (itself included), counted up to `SERVICES_CAP` the first
+    /// time they are asked for; `UNCOUNTED` until then.
+    services: Vec<AtomicU8>,
 }
+
+const UNCOUNTED: u8 = u8::MAX;
+const SERVICES_CAP: u8 = u8::MAX - 1;
 
 impl Registry {
     /// Builds the index. Dependencies on unknown CIs are skipped: the store's foreign
@@ -91,6 +98,7 @@ impl Registry {
         }
         registry.needs = vec![Vec::new(); cis.len()];
         registry.needed_by = vec![Vec::new(); cis.len()];
+        registry.services = (0..cis.len()).map(|_| AtomicU8::new(UNCOUNTED)).collect();
         for (index, ci) in cis.iter().enumerate() {
             for dep in &ci.depends_on {
                 let Some(&to) = registry.by_id.get(&dep.ci) else {
@@ -216,6 +224,15 @@ impl Registry {
         path
     }
 
+    /// The CIs that depend on `node` directly.
+    pub fn direct_dependants(&self, node: Node) -> impl Iterator<Item = Node> + '_ {
+        self.needed_by
+            .get(node as usize)
+            .into_iter()
+            .flatten()
+            .map(|edge| edge.to)
+    }
+
     /// Every CI that depends on `node`, transitively, nearest first.
     pub fn impact(&self, node: Node) -> Vec<Node> {
         let mut out = Vec::new();
@@ -234,6 +251,30 @@ impl Registry {
             false
         });
         out
+    }
+
+    /// How many services depend on `node` (itself included), counting no further than
+    /// `cap` (at most 254). Remembered, so a busy CI costs one walk per registry.
+    pub fn services_carried(&self, node: Node, cap: usize) -> usize {
+        let cap = cap.min(usize::from(SERVICES_CAP));
+        let Some(slot) = self.services.get(node as usize) else {
+            return 0;
+        };
+        let known = slot.load(Ordering::Relaxed);
+        if known != UNCOUNTED {
+            return usize::from(known).min(cap);
+        }
+        let mut count = usize::from(self.node(node).is_service());
+        let limit = usize::from(SERVICES_CAP);
+        if count < limit {
+            self.walk_downstream(node, Relations::ALL, |step| {
+                count += usize::from(self.node(step.node).is_service());
+                count >= limit
+            });
+        }
+        let count = count.min(limit);
+        slot.store(count as u8, Ordering::Relaxed);
+        count.min(cap)
     }
 
     /// The services that depend on `node` (itself included, if it is one).

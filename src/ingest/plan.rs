@@ -162,6 +162,7 @@ impl Plan {
                 self.new_events.insert(id.clone(), row);
                 let incident = (signal.incident.opens && held.is_none())
                     .then(|| self.attach(state, active, step, &id, ctx));
+                self.keep_marks(&id, step.signal, state);
                 if let Some((incident, action)) = &incident {
                     result.incident_id = Some(incident.clone());
                     result.incident_action = Some(*action);
@@ -190,6 +191,7 @@ impl Plan {
                     }
                     None if signal.incident.opens && held.is_none() => {
                         let (incident, action) = self.attach(state, active, step, &event_id, ctx);
+                        self.keep_marks(&event_id, step.signal, state);
                         if let Some(latest) = state.latest.as_mut() {
                             latest.incident_id = Some(incident.clone());
                         }
@@ -222,6 +224,21 @@ impl Plan {
             }
         }
         result
+    }
+
+    /// Stores the marks as they are after the alert found its incident (which they
+    /// remember for flapping).
+    fn keep_marks(&mut self, event_id: &str, signal: &Signal, state: &KeyState) {
+        let marks = marks_json(signal, &state.marks);
+        match self.new_events.get_mut(event_id) {
+            Some(row) => row.marks = marks,
+            None => {
+                self.event_changes
+                    .entry(event_id.to_owned())
+                    .or_default()
+                    .marks = Some(marks);
+            }
+        }
     }
 
     /// Records a change of state for flapping detection.
@@ -284,12 +301,17 @@ impl Plan {
                 (id, reason, IncidentAction::Opened)
             }
         };
+        // Only a CI new to the incident can reveal incidents that share its cause: those
+        // on a member's dependants were merged when the member joined.
+        let new_member = step.ci.is_some_and(|ci| {
+            action == IncidentAction::Opened || !active.has_member(&incident, ci)
+        });
         if action == IncidentAction::Updated {
             self.join_incident(active, &incident, step, ctx, true);
         }
         self.links
             .push(Link::new(&incident, event_id, step.now, &reason));
-        if let (Some(ci), true) = (step.ci, correlation.enabled) {
+        if let (Some(ci), true) = (step.ci, correlation.enabled && new_member) {
             let merges = active.dependants(
                 ctx.registry,
                 ci,

@@ -2,7 +2,7 @@
 //! CI, or on a CI it depends on), and which incidents an alert reveals to share its cause
 //! (those on CIs that depend on it). Pure: works on a snapshot of the open incidents.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 
@@ -63,6 +63,8 @@ pub struct Join {
 pub struct Active {
     incidents: HashMap<String, ActiveIncident>,
     by_ci: HashMap<Node, Vec<String>>,
+    /// What each incident's root depends on, walked once per root and relation set.
+    upstream: HashMap<(Node, Relations), HashSet<Node>>,
 }
 
 impl Active {
@@ -87,6 +89,13 @@ impl Active {
 
     pub fn get_mut(&mut self, id: &str) -> Option<&mut ActiveIncident> {
         self.incidents.get_mut(id)
+    }
+
+    /// Whether `ci` is one of the incident's CIs already.
+    pub fn has_member(&self, incident: &str, ci: Node) -> bool {
+        self.incidents
+            .get(incident)
+            .is_some_and(|i| i.members.contains(&ci))
     }
 
     /// Records that an alert on `ci` joined `incident` at `now`.
@@ -170,7 +179,7 @@ impl Active {
     /// The other recent incidents whose root CI depends on `ci`: they share its cause and
     /// are merged into the incident the alert on `ci` is in.
     pub fn dependants(
-        &self,
+        &mut self,
         registry: &Registry,
         ci: Node,
         into: &str,
@@ -179,12 +188,33 @@ impl Active {
         now: i64,
     ) -> Vec<(String, Reason)> {
         let since = now.saturating_sub(policy.window_ms());
+        let roots: Vec<Node> = self
+            .incidents
+            .values()
+            .filter(|i| i.id != into && i.last_seen >= since)
+            .filter_map(|i| i.root)
+            .collect();
+        for root in roots {
+            self.upstream.entry((root, relations)).or_insert_with(|| {
+                let mut nodes = HashSet::new();
+                registry.walk_upstream(root, relations, |step| {
+                    nodes.insert(step.node);
+                    false
+                });
+                nodes
+            });
+        }
+        let upstream = &self.upstream;
         let mut found: Vec<(&ActiveIncident, Node)> = self
             .incidents
             .values()
             .filter(|i| i.id != into && i.last_seen >= since)
             .filter_map(|i| i.root.map(|root| (i, root)))
-            .filter(|(_, root)| registry.depends_on(*root, ci, relations))
+            .filter(|(_, root)| {
+                upstream
+                    .get(&(*root, relations))
+                    .is_some_and(|nodes| nodes.contains(&ci))
+            })
             .collect();
         found.sort_by(|(a, _), (b, _)| a.id.cmp(&b.id));
         found

@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::cmdb::graph::{Node, Registry, Relations};
+use crate::cmdb::graph::{Node, Registry};
 use crate::cmdb::model::Criticality;
 use crate::domain::Severity;
 
@@ -173,14 +173,7 @@ impl PriorityConfig {
         if wanted == 0 || base == Level::High {
             return base;
         }
-        let mut services = usize::from(ci.is_service());
-        if services < wanted {
-            registry.walk_downstream(node, Relations::ALL, |step| {
-                services += usize::from(registry.node(step.node).is_service());
-                services >= wanted
-            });
-        }
-        if services >= wanted {
+        if registry.services_carried(node, wanted) >= wanted {
             base.raised()
         } else {
             base

@@ -74,9 +74,22 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
 }
 
 pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut Config)) -> TestApp {
+    spawn_app_with_rules(backend, &[], adjust).await
+}
+
+/// The app with the shipped rules plus `extra` rule files (name, YAML).
+pub async fn spawn_app_with_rules(
+    backend: Backend,
+    extra: &[(&str, &str)],
+    adjust: impl FnOnce(&mut Config),
+) -> TestApp {
     let dir = tempfile::tempdir().expect("temp dir");
     let mut config = Config::default();
     config.rules.dir = repo_path("rules");
+    if !extra.is_empty() {
+        config.rules.dir = rules_with(dir.path(), extra);
+    }
+    config.intake.sweep_interval_secs = 1;
     config.server.listen = "127.0.0.1:0".parse().expect("address");
     let pg_database = match backend {
         Backend::Sqlite => {
@@ -123,6 +136,34 @@ pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut Config)) 
     }
 }
 
+/// A copy of the shipped rule files (tests and payloads included) plus `extra`.
+fn rules_with(dir: &Path, extra: &[(&str, &str)]) -> PathBuf {
+    let rules = dir.join("rules");
+    copy_dir(&repo_path("rules"), &rules);
+    for (name, text) in extra {
+        std::fs::write(rules.join(name), text).expect("rule file written");
+    }
+    rules
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("dir");
+    for entry in std::fs::read_dir(from).expect("read dir").flatten() {
+        let target = to.join(entry.file_name());
+        if entry.path().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).expect("copy");
+        }
+    }
+}
+
+/// The ministry's registry sample (`../shared/fixtures/cmdb/ministerio.yaml`).
+pub fn registry_fixture(name: &str) -> String {
+    let path = repo_path("tests/fixtures").join(name);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("fixture {}: {e}", path.display()))
+}
+
 fn replace_database(url: &str, name: &str) -> String {
     let (base, query) = match url.split_once('?') {
         Some((b, q)) => (b, format!("?{q}")),
@@ -162,6 +203,58 @@ impl TestApp {
                 .body(body.to_owned());
         }
         req.send().await.expect("request sent")
+    }
+
+    /// Imports a registry file through the API; the answer's status and body.
+    pub async fn import(&self, body: &str, content_type: &str) -> (u16, Value) {
+        let resp = self
+            .client
+            .post(format!("{}/api/v1/cis:import", self.base))
+            .bearer_auth(&self.admin_token)
+            .header("content-type", content_type)
+            .body(body.to_owned())
+            .send()
+            .await
+            .expect("request sent");
+        let status = resp.status().as_u16();
+        (status, resp.json().await.expect("JSON answer"))
+    }
+
+    /// Imports the ministry's registry sample and expects it accepted.
+    pub async fn import_ministry(&self) {
+        let (status, body) = self
+            .import(&registry_fixture("ministerio.yaml"), "application/yaml")
+            .await;
+        assert_eq!(status, 200, "import refused: {body}");
+    }
+
+    /// A JSON request as the admin; status and body (`Null` if none).
+    pub async fn admin_json(&self, method: Method, path: &str, body: &Value) -> (u16, Value) {
+        let resp = self
+            .send(
+                method,
+                path,
+                Some(&body.to_string()),
+                Some(&self.admin_token),
+            )
+            .await;
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Waits (10 s at most) until `check` holds for the answer of GET `path`.
+    pub async fn eventually(&self, path: &str, check: impl Fn(&Value) -> bool) -> Value {
+        for _ in 0..100 {
+            let value = self.get(path).await;
+            if check(&value) {
+                return value;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        panic!(
+            "GET {path} never satisfied the check: {}",
+            self.get(path).await
+        );
     }
 
     /// A body-less request as the admin.

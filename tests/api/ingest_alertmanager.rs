@@ -50,7 +50,7 @@ async fn a_firing_group_opens_one_event_per_alert_and_incidents_for_severe_ones(
     assert_eq!(host["labels"]["alertname"], "HostDown");
     assert_eq!(
         host["ci_candidates"],
-        serde_json::json!(["srv-safi-app01", "10.1.2.11:9100"])
+        serde_json::json!(["srv-safi-app01", "10.1.2.11:9100", "10.1.2.11"])
     );
     assert_eq!(host["starts_at"], "2026-11-30T00:01:29.813Z");
     assert_eq!(host["source"], "alertmanager");

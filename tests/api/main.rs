@@ -4,8 +4,11 @@ mod helpers;
 
 mod api;
 mod cli;
+mod correlation;
 mod errors;
 mod ingest_alertmanager;
 mod ingest_webhook;
+mod noise;
 mod operations;
+mod registry;
 mod rules;
