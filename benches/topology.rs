@@ -204,20 +204,28 @@ fn correlate(args: &Args, registry: &Registry, rng: &mut StdRng) {
         let t = Instant::now();
         if let Some((node, _)) = registry.bind(alert) {
             bound += 1;
-            let target = match active.cause(registry, node, &policy, relations, now) {
+            // As the intake's planner does: join or open, then merge what the CI causes
+            // if it is new to the incident.
+            let (target, opened) = match active.cause(registry, node, &policy, relations, now) {
                 Some(join) => {
                     joined += 1;
-                    join.incident
+                    (join.incident, false)
                 }
                 None => {
                     let id = format!("new_{i}");
                     active.insert(open_incident(id.clone(), node, now));
-                    id
+                    (id, true)
                 }
             };
-            merges += active
-                .dependants(registry, node, &target, &policy, relations, now)
-                .len();
+            let new_member = opened || !active.has_member(&target, node);
+            active.touch(&target, Some(node), now);
+            if new_member {
+                for (from, _) in active.dependants(registry, node, &target, &policy, relations, now)
+                {
+                    active.merge(&from, &target);
+                    merges += 1;
+                }
+            }
             std::hint::black_box(priority.impact(registry, Some(node)));
         }
         histogram
@@ -239,7 +247,7 @@ fn correlate(args: &Args, registry: &Registry, rng: &mut StdRng) {
     );
     let _ = writeln!(
         report,
-        "  {bound} bound, {joined} joined an open incident, {merges} merges found, \
+        "  {bound} bound, {joined} joined an open incident, {merges} incidents merged, \
          against {} open incidents at the start",
         args.open_incidents
     );

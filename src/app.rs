@@ -116,7 +116,7 @@ impl App {
             rules: state.rules.clone(),
             interval: sweep_interval,
         };
-        let sweeping = tokio::spawn(sweeper.run(shutdown.clone()));
+        let sweeping = tokio::spawn(sweeper.supervise(shutdown.clone()));
         if let Ok(address) = listener.local_addr() {
             info!(%address, "Vigía listening");
         }

@@ -312,6 +312,22 @@ mod tests {
     }
 
     #[test]
+    fn the_example_file_loads_and_states_the_defaults() {
+        Jail::expect_with(|_jail| {
+            let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("vigia.example.toml");
+            let config = Config::load(Some(&example)).expect("the example loads");
+            let defaults = Config::default();
+            assert_eq!(config.priority, defaults.priority);
+            assert_eq!(config.cmdb.admin_unit, defaults.cmdb.admin_unit);
+            assert_eq!(
+                config.intake.sweep_interval_secs,
+                defaults.intake.sweep_interval_secs
+            );
+            Ok(())
+        });
+    }
+
+    #[test]
     fn a_missing_config_file_is_an_error() {
         let err = Config::load(Some(Path::new("/nonexistent/vigia.toml"))).expect_err("refused");
         assert!(matches!(err, ConfigError::MissingFile(_)));

@@ -49,7 +49,8 @@ INSERT INTO generations (name, generation) VALUES ('registry', 1), ('suppression
 
 CREATE TABLE maintenance_windows (
     id                 TEXT PRIMARY KEY,
-    ci_id              TEXT NOT NULL REFERENCES config_items (id),
+    -- No foreign key: a window outlives the CI it was for, as a record.
+    ci_id              TEXT NOT NULL,
     include_dependants BIGINT NOT NULL,
     starts_at          BIGINT NOT NULL,
     ends_at            BIGINT NOT NULL,
@@ -104,7 +105,7 @@ CREATE INDEX incidents_open_by_last_seen ON incidents (last_seen)
 ALTER TABLE incident_events ADD COLUMN relation TEXT NOT NULL DEFAULT 'origin';
 ALTER TABLE incident_events ADD COLUMN reason TEXT;
 
--- What happened to an incident, in order: opened, joined, merged, priority changes.
+-- What happened to an incident, in order: opened, merged, merged_into, priority_changed.
 CREATE TABLE incident_log (
     id          TEXT PRIMARY KEY,
     incident_id TEXT NOT NULL REFERENCES incidents (id),

@@ -3,7 +3,7 @@
 //! whole registry, written in one transaction, and in force for the next alert.
 
 use axum::body::Bytes;
-use axum::extract::rejection::QueryRejection;
+use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::header::CONTENT_TYPE;
 use axum::http::{HeaderMap, StatusCode};
@@ -87,8 +87,9 @@ async fn put_unit(
     State(state): State<AppState>,
     _who: Admin,
     Path(code): Path<String>,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<(StatusCode, Json<Unit>)> {
+    let body = body.map_err(|e| ApiError::from_body(e, state.body_limit))?;
     let mut unit: Unit = ApiError::parse_json(&body)?;
     import::normalize_unit(&mut unit).map_err(invalid)?;
     if unit.code != code {
@@ -231,12 +232,10 @@ async fn get_ci(
 async fn create_ci(
     State(state): State<AppState>,
     _who: Admin,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<(StatusCode, Json<ConfigItem>)> {
+    let body = body.map_err(|e| ApiError::from_body(e, state.body_limit))?;
     let ci = parse_ci(&body)?;
-    if state.live.registry().find(&ci.id).is_some() {
-        return Err(ApiError::Conflict(format!("CI `{}` already exists", ci.id)));
-    }
     apply::put_ci(&state.store, ci.clone(), now(), true).await?;
     state.live.refresh(&state.store).await?;
     Ok((StatusCode::CREATED, Json(ci)))
@@ -256,8 +255,9 @@ async fn put_ci(
     State(state): State<AppState>,
     _who: Admin,
     Path(id): Path<String>,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<(StatusCode, Json<ConfigItem>)> {
+    let body = body.map_err(|e| ApiError::from_body(e, state.body_limit))?;
     let ci = parse_ci(&body)?;
     if ci.id != id {
         return Err(invalid(format!(
@@ -288,7 +288,7 @@ async fn delete_ci(
     _who: Admin,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    let registry = state.live.registry();
+    let registry = state.live.fresh_registry(&state.store).await?;
     let node = registry.find(&id).ok_or_else(|| ci_not_found(&id))?;
     let direct: Vec<String> = registry
         .direct_dependants(node)
@@ -346,7 +346,7 @@ async fn ci_impact(
     _who: Person,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Reach>> {
-    let registry = state.live.registry();
+    let registry = state.live.fresh_registry(&state.store).await?;
     let node = registry.find(&id).ok_or_else(|| ci_not_found(&id))?;
     Ok(Json(reach(&registry, node, registry.impact(node))))
 }
@@ -364,7 +364,7 @@ async fn ci_dependencies(
     _who: Person,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Reach>> {
-    let registry = state.live.registry();
+    let registry = state.live.fresh_registry(&state.store).await?;
     let node = registry.find(&id).ok_or_else(|| ci_not_found(&id))?;
     Ok(Json(reach(&registry, node, registry.dependencies(node))))
 }
@@ -395,8 +395,9 @@ async fn import_registry(
     _who: Admin,
     headers: HeaderMap,
     params: Result<Query<ImportParams>, QueryRejection>,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<Json<ImportReport>> {
+    let body = body.map_err(|e| ApiError::from_body(e, state.body_limit))?;
     let Query(params) = params?;
     let content_type = headers
         .get(CONTENT_TYPE)

@@ -110,7 +110,7 @@ async fn load(state: &AppState, id: &str, lang: Lang) -> ApiResult<IncidentDetai
             reason: serde_json::to_value(&reason).unwrap_or_default(),
         });
     }
-    let registry = state.live.registry();
+    let registry = state.live.fresh_registry(&state.store).await?;
     let root = row.ci_id.as_deref().and_then(|ci| registry.find(ci));
     let mut services: Vec<CiSummary> = cis
         .iter()

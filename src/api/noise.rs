@@ -3,7 +3,7 @@
 //! before the answer).
 
 use axum::body::Bytes;
-use axum::extract::rejection::QueryRejection;
+use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::Json;
@@ -81,12 +81,20 @@ impl MaintenanceView {
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
-pub struct NoiseParams {
+pub struct MaintenanceParams {
     /// Only those not over yet.
     #[serde(default)]
     pub current: bool,
     /// Only windows on this CI.
     pub ci: Option<String>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct SilenceParams {
+    /// Only those not over yet.
+    #[serde(default)]
+    pub current: bool,
 }
 
 fn now() -> i64 {
@@ -140,13 +148,20 @@ fn required(field: &str, value: &str) -> Result<(), ApiError> {
 async fn create_maintenance(
     State(state): State<AppState>,
     Admin(who): Admin,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<(StatusCode, Json<MaintenanceView>)> {
+    let body = body.map_err(|e| ApiError::from_body(e, state.body_limit))?;
     let new: NewMaintenance = ApiError::parse_json(&body)?;
     required("reason", &new.reason)?;
     let now = now();
     let (starts_at, ends_at) = span(new.starts_at.as_deref(), &new.ends_at, now)?;
-    if state.live.registry().find(&new.ci).is_none() {
+    if state
+        .live
+        .fresh_registry(&state.store)
+        .await?
+        .find(&new.ci)
+        .is_none()
+    {
         return Err(ApiError::Invalid {
             detail: format!("no CI `{}` in the registry", new.ci),
             errors: Vec::new(),
@@ -173,13 +188,13 @@ async fn create_maintenance(
 
 /// List maintenance windows, newest first.
 #[utoipa::path(get, path = "/api/v1/maintenance", tag = "noise",
-    params(NoiseParams),
+    params(MaintenanceParams),
     security(("bearer" = [])),
     responses((status = 200, body = Vec<MaintenanceView>)))]
 async fn list_maintenance(
     State(state): State<AppState>,
     _who: Person,
-    params: Result<Query<NoiseParams>, QueryRejection>,
+    params: Result<Query<MaintenanceParams>, QueryRejection>,
 ) -> ApiResult<Json<Vec<MaintenanceView>>> {
     let Query(params) = params?;
     let now = now();
@@ -217,7 +232,8 @@ async fn get_maintenance(
     Ok(Json(MaintenanceView::of(row, now())))
 }
 
-/// End a maintenance window now. The alerts it held are evaluated again at once.
+/// End a maintenance window now. The alerts it held are evaluated again at the
+/// sweeper's next pass (`intake.sweep_interval_secs`).
 #[utoipa::path(delete, path = "/api/v1/maintenance/{id}", tag = "noise",
     params(("id" = String, Path, description = "Window id (`mnt_…`)")),
     security(("bearer" = [])),
@@ -305,8 +321,9 @@ impl SilenceView {
 async fn create_silence(
     State(state): State<AppState>,
     Admin(who): Admin,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<(StatusCode, Json<SilenceView>)> {
+    let body = body.map_err(|e| ApiError::from_body(e, state.body_limit))?;
     let new: NewSilence = ApiError::parse_json(&body)?;
     required("comment", &new.comment)?;
     if new.matchers.is_empty() {
@@ -348,13 +365,13 @@ async fn create_silence(
 
 /// List silences, newest first.
 #[utoipa::path(get, path = "/api/v1/silences", tag = "noise",
-    params(NoiseParams),
+    params(SilenceParams),
     security(("bearer" = [])),
     responses((status = 200, body = Vec<SilenceView>)))]
 async fn list_silences(
     State(state): State<AppState>,
     _who: Person,
-    params: Result<Query<NoiseParams>, QueryRejection>,
+    params: Result<Query<SilenceParams>, QueryRejection>,
 ) -> ApiResult<Json<Vec<SilenceView>>> {
     let Query(params) = params?;
     let now = now();

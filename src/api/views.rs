@@ -109,7 +109,8 @@ pub struct IncidentView {
     pub id: String,
     pub source: String,
     pub fingerprint: String,
-    /// new, or resolved (when its rule resolves incidents whose alerts cleared).
+    /// new; resolved (when its rule resolves incidents whose alerts cleared); or closed
+    /// (merged into another: see `merged_into`).
     pub status: String,
     pub severity: String,
     pub summary: String,

@@ -16,6 +16,8 @@ use crate::store::{Store, StoreError};
 pub enum ChangeError {
     #[error("{0}")]
     Invalid(#[from] ImportErrors),
+    #[error("CI `{0}` already exists")]
+    Exists(String),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -107,11 +109,7 @@ pub async fn put_ci(
     let stored_units = cmdb::unit_codes(&mut tx).await?;
     let stored_cis = cmdb::cis_by_id(&mut tx).await?;
     if must_be_new && stored_cis.contains_key(&ci.id) {
-        return Err(ImportErrors(vec![super::import::ImportProblem {
-            line: None,
-            message: format!("CI `{}` already exists", ci.id),
-        }])
-        .into());
+        return Err(ChangeError::Exists(ci.id));
     }
     let catalog = Catalog {
         cis: vec![Located { line: 1, item: ci }],

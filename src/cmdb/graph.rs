@@ -2,7 +2,8 @@
 //! dependency graph in both directions. Built from the database; replaced as a whole
 //! (behind an `Arc`) whenever the registry changes, so readers never see half a change.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::cell::RefCell;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU8, Ordering};
 
 use super::model::{identifier_key, ConfigItem, Criticality, Unit, SERVICE_KIND};
@@ -201,27 +202,15 @@ impl Registry {
 
     /// The CIs between `from` and its dependency `to`, both included, shortest first.
     pub fn path(&self, from: Node, to: Node, relations: Relations) -> Vec<Node> {
-        let mut came_from: HashMap<Node, Node> = HashMap::new();
+        let mut steps = Vec::new();
         let reached = self.walk_upstream(from, relations, |step| {
-            came_from.insert(step.node, step.from);
+            steps.push(step);
             step.node == to
         });
-        if reached.is_none() {
-            return vec![from];
+        match reached {
+            Some(_) => path_back(&steps, from, to),
+            None => vec![from],
         }
-        let mut path = vec![to];
-        let mut at = to;
-        while at != from {
-            match came_from.get(&at) {
-                Some(&previous) => {
-                    path.push(previous);
-                    at = previous;
-                }
-                None => break,
-            }
-        }
-        path.reverse();
-        path
     }
 
     /// The CIs that depend on `node` directly.
@@ -288,33 +277,95 @@ impl Registry {
     }
 }
 
+/// The path from `from` to `to` given the steps of a walk from `from` that reached `to`.
+pub fn path_back(steps: &[Step], from: Node, to: Node) -> Vec<Node> {
+    let came_from: HashMap<Node, Node> = steps.iter().map(|s| (s.node, s.from)).collect();
+    let mut path = vec![to];
+    let mut at = to;
+    while at != from {
+        match came_from.get(&at) {
+            Some(&previous) => {
+                path.push(previous);
+                at = previous;
+            }
+            None => break,
+        }
+    }
+    path.reverse();
+    path
+}
+
+/// Breadth-first walk along `edges` from `start`. The visited set is a per-thread array
+/// of stamps (reset by bumping the stamp), so a walk allocates nothing and costs only the
+/// edges it follows; a walk started inside another's visitor gets a fresh set.
 fn walk(
     edges: &[Vec<Edge>],
     start: Node,
     relations: Relations,
-    mut visit: impl FnMut(Step) -> bool,
+    visit: impl FnMut(Step) -> bool,
 ) -> Option<Step> {
-    let mut seen: HashSet<Node> = HashSet::from([start]);
-    let mut queue = VecDeque::from([start]);
-    while let Some(at) = queue.pop_front() {
-        let Some(out) = edges.get(at as usize) else {
-            continue;
-        };
-        for edge in out.iter().filter(|e| relations.has(e.relation)) {
-            if !seen.insert(edge.to) {
-                continue;
-            }
-            let step = Step {
-                node: edge.to,
-                from: at,
-            };
-            if visit(step) {
-                return Some(step);
-            }
-            queue.push_back(edge.to);
-        }
+    thread_local! {
+        static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
     }
-    None
+    SCRATCH.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut scratch) => scratch.walk(edges, start, relations, visit),
+        Err(_) => Scratch::default().walk(edges, start, relations, visit),
+    })
+}
+
+#[derive(Default)]
+struct Scratch {
+    stamps: Vec<u32>,
+    stamp: u32,
+    queue: VecDeque<Node>,
+}
+
+impl Scratch {
+    fn walk(
+        &mut self,
+        edges: &[Vec<Edge>],
+        start: Node,
+        relations: Relations,
+        mut visit: impl FnMut(Step) -> bool,
+    ) -> Option<Step> {
+        if self.stamps.len() < edges.len() {
+            self.stamps.resize(edges.len(), 0);
+        }
+        self.stamp = self.stamp.wrapping_add(1);
+        if self.stamp == 0 {
+            self.stamps.fill(0);
+            self.stamp = 1;
+        }
+        let stamp = self.stamp;
+        self.queue.clear();
+        self.queue.push_back(start);
+        if let Some(seen) = self.stamps.get_mut(start as usize) {
+            *seen = stamp;
+        }
+        while let Some(at) = self.queue.pop_front() {
+            let Some(out) = edges.get(at as usize) else {
+                continue;
+            };
+            for edge in out.iter().filter(|e| relations.has(e.relation)) {
+                let Some(seen) = self.stamps.get_mut(edge.to as usize) else {
+                    continue;
+                };
+                if *seen == stamp {
+                    continue;
+                }
+                *seen = stamp;
+                let step = Step {
+                    node: edge.to,
+                    from: at,
+                };
+                if visit(step) {
+                    return Some(step);
+                }
+                self.queue.push_back(edge.to);
+            }
+        }
+        None
+    }
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 //! nothing, so both steps report every problem at once, each with the line to fix.
 
 use std::borrow::Cow;
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::fmt;
 use std::path::Path;
 
@@ -12,7 +12,8 @@ use serde::de::DeserializeOwned;
 use serde_norway::Value;
 
 use super::model::{
-    identifier_key, ConfigItem, Criticality, Dependency, Person, Unit, DEFAULT_RELATION,
+    identifier_key, ConfigItem, Criticality, Dependency, Person, Unit, UnknownCriticality,
+    DEFAULT_RELATION,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -126,6 +127,8 @@ impl Problems {
     }
 }
 
+/// Reads a registry file: every record with its line, or every reason the file is
+/// refused. Checks each record on its own; [`validate`] checks them together.
 pub fn parse(text: &str, format: Format) -> Result<Catalog, ImportErrors> {
     match format {
         // JSON is YAML, so one reader (and one set of line numbers) serves both.
@@ -309,65 +312,63 @@ fn parse_document(text: &str) -> Result<Catalog, ImportErrors> {
     let mut catalog = Catalog::default();
     let mut problems = Problems::default();
     for (key, value) in mapping {
-        let Some(key) = key.as_str() else {
-            problems.push(None, format!("top-level key {key:?} is not text"));
-            continue;
-        };
-        let key_line = lines.keys.get(key).copied();
-        let Some(section) = Section::from_key(key) else {
-            problems.push(
-                key_line,
-                format!("unknown top-level key `{key}` (expected units, people or config_items)"),
-            );
-            continue;
-        };
-        let items = match value {
-            Value::Sequence(items) => items,
-            Value::Null => continue,
-            _ => {
-                problems.push(key_line, format!("`{key}` must be a list"));
-                continue;
-            }
-        };
-        let item_lines = &lines.items[section as usize];
-        let fallback = key_line.unwrap_or(1);
-        match section {
-            Section::Units => read_items(
-                items,
-                item_lines,
-                fallback,
-                &mut catalog.units,
-                &mut problems,
-            ),
-            Section::People => read_items(
-                items,
-                item_lines,
-                fallback,
-                &mut catalog.people,
-                &mut problems,
-            ),
-            Section::ConfigItems => {
-                read_items(items, item_lines, fallback, &mut catalog.cis, &mut problems)
-            }
-        }
+        read_section(&key, value, &lines, &mut catalog, &mut problems);
     }
     problems.finish(catalog)
+}
+
+/// One top-level entry of the document.
+fn read_section(
+    key: &Value,
+    value: Value,
+    lines: &ItemLines,
+    catalog: &mut Catalog,
+    problems: &mut Problems,
+) {
+    let Some(key) = key.as_str() else {
+        problems.push(None, format!("top-level key {key:?} is not text"));
+        return;
+    };
+    let key_line = lines.keys.get(key).copied();
+    let Some(section) = Section::from_key(key) else {
+        let message =
+            format!("unknown top-level key `{key}` (expected units, people or config_items)");
+        problems.push(key_line, message);
+        return;
+    };
+    let items = match value {
+        Value::Sequence(items) => items,
+        Value::Null => return,
+        _ => return problems.push(key_line, format!("`{key}` must be a list")),
+    };
+    let at = ItemsAt {
+        lines: &lines.items[section as usize],
+        // Only an aliased list (`units: *shared`) has items the event pass did not see.
+        fallback: key_line.unwrap_or(1),
+    };
+    match section {
+        Section::Units => read_items(items, &at, &mut catalog.units, problems),
+        Section::People => read_items(items, &at, &mut catalog.people, problems),
+        Section::ConfigItems => read_items(items, &at, &mut catalog.cis, problems),
+    }
+}
+
+/// The lines where the items of one list start.
+struct ItemsAt<'a> {
+    lines: &'a [usize],
+    fallback: usize,
 }
 
 /// Each item on its own, so that one bad item does not hide the others.
 fn read_items<T: Record>(
     items: Vec<Value>,
-    lines: &[usize],
-    fallback: usize,
+    at: &ItemsAt,
     out: &mut Vec<Located<T>>,
     problems: &mut Problems,
 ) {
     for (index, mut item) in items.into_iter().enumerate() {
-        // Only an aliased list (`units: *shared`) has items the event pass did not see.
-        let line = lines.get(index).copied().unwrap_or(fallback);
-        let record = item
-            .apply_merge()
-            .and_then(|()| serde_norway::from_value::<T>(item));
+        let line = at.lines.get(index).copied().unwrap_or(at.fallback);
+        let record = (item.apply_merge()).and_then(|()| serde_norway::from_value::<T>(item));
         match record {
             Ok(record) => accept(record, line, out, problems),
             Err(e) => problems.at(line, format!("invalid {}: {e}", T::NOUN)),
@@ -573,31 +574,17 @@ impl CsvColumns {
             .unwrap_or("")
     }
 
-    /// The CI a row describes, or what is wrong with the row beyond what
+    /// The CI a row describes, and what is wrong with the row beyond what
     /// [`Record::normalize`] finds.
     fn config_item(&self, record: &csv::StringRecord) -> (ConfigItem, Vec<String>) {
         let mut wrong = Vec::new();
-        let criticality = match self.cell(record, "criticality") {
-            "" => {
-                wrong.push("empty `criticality` cell".to_owned());
-                None
-            }
-            written => written
-                .parse::<Criticality>()
-                .map_err(|e| wrong.push(e.to_string()))
-                .ok(),
-        };
+        let criticality = criticality(self.cell(record, "criticality"))
+            .map_err(|e| wrong.push(e))
+            .ok();
         let depends_on = list(self.cell(record, "depends_on"))
             .filter_map(|entry| dependency(entry).map_err(|e| wrong.push(e)).ok())
             .collect();
-        let attributes = self
-            .attributes
-            .iter()
-            .filter_map(|(index, name)| {
-                let value = record.get(*index).filter(|v| !v.is_empty())?;
-                Some((name.clone(), serde_json::Value::from(value)))
-            })
-            .collect();
+        let identifiers: Vec<&str> = list(self.cell(record, "identifiers")).collect();
         wrong.extend(self.stray_cells(record));
         let ci = ConfigItem {
             id: self.cell(record, "id").to_owned(),
@@ -606,13 +593,21 @@ impl CsvColumns {
             unit: self.cell(record, "unit").to_owned(),
             // A stand-in: the row is refused anyway when the cell is wrong.
             criticality: criticality.unwrap_or(Criticality::Low),
-            identifiers: distinct_identifiers(
-                &list(self.cell(record, "identifiers")).collect::<Vec<_>>(),
-            ),
-            attributes,
+            identifiers: distinct_identifiers(&identifiers),
+            attributes: self.attributes(record),
             depends_on,
         };
         (ci, wrong)
+    }
+
+    /// The row's cells in the other columns, as text.
+    fn attributes(&self, record: &csv::StringRecord) -> BTreeMap<String, serde_json::Value> {
+        (self.attributes.iter())
+            .filter_map(|(index, name)| {
+                let value = record.get(*index).filter(|v| !v.is_empty())?;
+                Some((name.clone(), serde_json::Value::from(value)))
+            })
+            .collect()
     }
 
     /// Values in columns the header does not name would be lost without a word.
@@ -631,6 +626,13 @@ impl CsvColumns {
             })
             .collect()
     }
+}
+
+fn criticality(cell: &str) -> Result<Criticality, String> {
+    if cell.is_empty() {
+        return Err("empty `criticality` cell".to_owned());
+    }
+    cell.parse().map_err(|e: UnknownCriticality| e.to_string())
 }
 
 /// A `;`-separated cell.
@@ -795,7 +797,8 @@ fn role_problem(person: &Person) -> Option<String> {
         )),
         ("technician", None) => Some(format!("technician `{login}` needs a tier (1, 2 or 3)")),
         (role, _) if !ROLES.contains(&role) => Some(format!(
-            "person `{login}` has unknown role `{role}` (expected admin, unit_head, technician or requester)"
+            "person `{login}` has unknown role `{role}` \
+             (expected admin, unit_head, technician or requester)"
         )),
         (role, Some(_)) => Some(format!(
             "person `{login}` is {role} and cannot have a tier (only technicians do)"
@@ -876,19 +879,19 @@ impl<'a> KeyUsers<'a> {
 /// to one CI only.
 fn check_identifiers(file: &FileCis, existing: &Existing, problems: &mut Problems) {
     // One map for ids and identifiers alike: one lookup per identifier of the file.
-    let existing_identifiers: usize = existing.cis.values().map(|ci| ci.identifiers.len()).sum();
     let file_identifiers: usize = file.all.iter().map(|ci| ci.item.identifiers.len()).sum();
-    let capacity = file.all.len() + existing.cis.len() + existing_identifiers + file_identifiers;
+    let capacity = file.all.len() + file_identifiers;
     let mut users: HashMap<Cow<str>, KeyUsers> = HashMap::with_capacity(capacity);
     for id in file.first.keys() {
         users.entry(lookup_key(id)).or_default().add_id(id);
     }
     for (id, ci) in &existing.cis {
-        users.entry(lookup_key(id)).or_default().add_id(id);
-        // A CI in the file replaces its existing version, identifiers included.
+        // A CI in the file replaces its existing version, identifiers included (its id
+        // is in already).
         if file.first.contains_key(id.as_str()) {
             continue;
         }
+        users.entry(lookup_key(id)).or_default().add_id(id);
         for identifier in &ci.identifiers {
             let key_users = users.entry(lookup_key(identifier)).or_default();
             key_users.identifier_of.get_or_insert(id);
@@ -995,70 +998,208 @@ const MAX_CYCLES: usize = 100;
 /// Cycle paths longer than this are shortened in messages.
 const MAX_SHOWN: usize = 12;
 
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Visit {
-    New,
-    /// On the DFS path, at this depth.
-    Open(usize),
-    Done,
+/// Every file CI on a cycle gets one problem naming a cycle through it: in each cyclic
+/// component, the shortest cycle through its first file CI not named yet, until all are.
+fn report_cycles(graph: &Graph, problems: &mut Problems) {
+    let components = cyclic_components(graph);
+    let component_of = component_numbers(&components, graph.ids.len());
+    let mut named = vec![false; graph.ids.len()];
+    let mut finder = CycleFinder::new(graph.ids.len());
+    let mut reported = 0;
+    for (number, component) in components.iter().enumerate() {
+        let mut members: Vec<usize> = (component.iter().copied())
+            .filter(|&node| graph.lines[node].is_some())
+            .collect();
+        members.sort_unstable();
+        for start in members {
+            if named[start] {
+                continue;
+            }
+            if reported == MAX_CYCLES {
+                let message = format!(
+                    "more than {MAX_CYCLES} dependency cycles; \
+                     break these and import again to see the rest"
+                );
+                problems.push(None, message);
+                return;
+            }
+            let cycle = finder.shortest_cycle(graph, start, |node| component_of[node] == number);
+            report_cycle(graph, &cycle, &mut named, problems);
+            reported += 1;
+        }
+    }
 }
 
-/// Depth-first search from every file CI; each edge back into the current path closes
-/// a cycle, reported at the line of every file CI on it. Iterative: a chain of
-/// 100 000 dependencies would overflow the call stack.
-fn report_cycles(graph: &Graph, problems: &mut Problems) {
-    let mut visit = vec![Visit::New; graph.ids.len()];
-    // (node, index of its next edge to follow)
-    let mut path: Vec<(usize, usize)> = Vec::new();
-    let mut reported = 0;
-    for root in 0..graph.file_nodes {
-        if visit[root] != Visit::New {
-            continue;
+/// The number of each node's component; `usize::MAX` for nodes on no cycle.
+fn component_numbers(components: &[Vec<usize>], nodes: usize) -> Vec<usize> {
+    let mut component_of = vec![usize::MAX; nodes];
+    for (number, component) in components.iter().enumerate() {
+        for &node in component {
+            component_of[node] = number;
         }
-        visit[root] = Visit::Open(0);
-        path.push((root, 0));
+    }
+    component_of
+}
+
+/// The strongly connected components with a cycle (several nodes, or one that needs
+/// itself) among the nodes the file's CIs reach: Tarjan's algorithm, with the
+/// depth-first search on an explicit stack since a chain of 100 000 dependencies would
+/// overflow the call stack.
+fn cyclic_components(graph: &Graph) -> Vec<Vec<usize>> {
+    let mut tarjan = Tarjan::new(graph.ids.len());
+    for root in 0..graph.file_nodes {
+        if tarjan.order[root] == UNSEEN {
+            tarjan.run(graph, root);
+        }
+    }
+    tarjan.components
+}
+
+const UNSEEN: usize = usize::MAX;
+
+struct Tarjan {
+    /// Discovery order of each node, or [`UNSEEN`].
+    order: Vec<usize>,
+    /// Lowest discovery order reachable within the current search tree.
+    low: Vec<usize>,
+    on_stack: Vec<bool>,
+    /// Nodes whose component is not complete yet.
+    stack: Vec<usize>,
+    discovered: usize,
+    components: Vec<Vec<usize>>,
+}
+
+impl Tarjan {
+    fn new(nodes: usize) -> Tarjan {
+        Tarjan {
+            order: vec![UNSEEN; nodes],
+            low: vec![0; nodes],
+            on_stack: vec![false; nodes],
+            stack: Vec::new(),
+            discovered: 0,
+            components: Vec::new(),
+        }
+    }
+
+    fn discover(&mut self, node: usize) {
+        self.order[node] = self.discovered;
+        self.low[node] = self.discovered;
+        self.discovered += 1;
+        self.stack.push(node);
+        self.on_stack[node] = true;
+    }
+
+    fn run(&mut self, graph: &Graph, root: usize) {
+        // (node, index of its next edge to follow)
+        let mut path: Vec<(usize, usize)> = vec![(root, 0)];
+        self.discover(root);
         while let Some((node, next)) = path.last_mut() {
-            let Some(&target) = graph.edges[*node].get(*next) else {
-                visit[*node] = Visit::Done;
-                path.pop();
-                continue;
-            };
-            *next += 1;
-            match visit[target] {
-                Visit::New => {
-                    visit[target] = Visit::Open(path.len());
+            let node = *node;
+            if let Some(&target) = graph.edges[node].get(*next) {
+                *next += 1;
+                if self.order[target] == UNSEEN {
+                    self.discover(target);
                     path.push((target, 0));
+                } else if self.on_stack[target] {
+                    self.low[node] = self.low[node].min(self.order[target]);
                 }
-                Visit::Open(depth) => {
-                    let cycle: Vec<usize> = path[depth..].iter().map(|&(n, _)| n).collect();
-                    if reported < MAX_CYCLES {
-                        reported += usize::from(report_cycle(graph, &cycle, problems));
-                    } else if reported == MAX_CYCLES {
-                        reported += 1;
-                        problems.push(
-                            None,
-                            format!("more than {MAX_CYCLES} dependency cycles; break these and import again to see the rest"),
-                        );
-                    }
-                }
-                Visit::Done => {}
+                continue;
+            }
+            path.pop();
+            if let Some(&(parent, _)) = path.last() {
+                self.low[parent] = self.low[parent].min(self.low[node]);
+            }
+            if self.low[node] == self.order[node] {
+                self.close_component(graph, node);
             }
         }
     }
-}
 
-/// Reports the cycle at each of its file CIs, the path starting from that CI; false
-/// if no file CI is on it (the registry's own fault, which no line of the file fixes).
-fn report_cycle(graph: &Graph, cycle: &[usize], problems: &mut Problems) -> bool {
-    let ids: Vec<&str> = cycle.iter().map(|&n| graph.ids[n]).collect();
-    let mut any = false;
-    for (start, &node) in cycle.iter().enumerate() {
-        if let Some(line) = graph.lines[node] {
-            problems.at(line, cycle_message(&ids, start));
-            any = true;
+    /// Pops the component whose first-discovered node is `head`.
+    fn close_component(&mut self, graph: &Graph, head: usize) {
+        let mut component = Vec::new();
+        while let Some(node) = self.stack.pop() {
+            self.on_stack[node] = false;
+            component.push(node);
+            if node == head {
+                break;
+            }
+        }
+        if component.len() > 1 || graph.edges[head].contains(&head) {
+            self.components.push(component);
         }
     }
-    any
+}
+
+/// Breadth-first searches for the shortest cycle through a node, sharing one set of
+/// arrays: a node is seen in the current search when it carries that search's number.
+struct CycleFinder {
+    seen_in: Vec<usize>,
+    came_from: Vec<usize>,
+    search: usize,
+    queue: VecDeque<usize>,
+}
+
+impl CycleFinder {
+    fn new(nodes: usize) -> CycleFinder {
+        CycleFinder {
+            seen_in: vec![0; nodes],
+            came_from: vec![0; nodes],
+            search: 0,
+            queue: VecDeque::new(),
+        }
+    }
+
+    /// The shortest cycle through `start` among the nodes `inside` accepts, from
+    /// `start`.
+    fn shortest_cycle(
+        &mut self,
+        graph: &Graph,
+        start: usize,
+        inside: impl Fn(usize) -> bool,
+    ) -> Vec<usize> {
+        self.search += 1;
+        self.queue.clear();
+        self.queue.push_back(start);
+        while let Some(node) = self.queue.pop_front() {
+            for &target in &graph.edges[node] {
+                if target == start {
+                    return self.path_back(start, node);
+                }
+                if inside(target) && self.seen_in[target] != self.search {
+                    self.seen_in[target] = self.search;
+                    self.came_from[target] = node;
+                    self.queue.push_back(target);
+                }
+            }
+        }
+        // Unreachable for a node of a cyclic component; a lone node reads as a self-cycle.
+        vec![start]
+    }
+
+    /// The path the search took from `start` to `last`.
+    fn path_back(&self, start: usize, last: usize) -> Vec<usize> {
+        let (mut path, mut at) = (vec![last], last);
+        while at != start {
+            at = self.came_from[at];
+            path.push(at);
+        }
+        path.reverse();
+        path
+    }
+}
+
+/// Reports the cycle at each of its file CIs not named by an earlier one, the path
+/// starting from that CI: one cycle per CI is enough to act on, and a long cycle
+/// repeated at thousands of lines is not.
+fn report_cycle(graph: &Graph, cycle: &[usize], named: &mut [bool], problems: &mut Problems) {
+    let ids: Vec<&str> = cycle.iter().map(|&n| graph.ids[n]).collect();
+    for (start, &node) in cycle.iter().enumerate() {
+        if let (Some(line), false) = (graph.lines[node], named[node]) {
+            problems.at(line, cycle_message(&ids, start));
+            named[node] = true;
+        }
+    }
 }
 
 /// `dependency cycle: a → b → c → a`, starting at `ids[start]`.
@@ -1446,6 +1587,26 @@ mod tests {
     }
 
     #[test]
+    fn lookup_key_is_identifier_key() {
+        for identifier in [
+            "host-a",
+            " Host-A ",
+            "10.0.0.1:9100",
+            "ÁRBOL",
+            "straße",
+            "İx",
+            "",
+        ] {
+            assert_eq!(
+                lookup_key(identifier),
+                identifier_key(identifier),
+                "{identifier}"
+            );
+        }
+        assert!(matches!(lookup_key(" host-a "), Cow::Borrowed("host-a")));
+    }
+
+    #[test]
     fn items_are_trimmed_and_identifiers_deduplicated() {
         let text = "units:\n  - { code: ' U ', name: Unidad }\nconfig_items:\n  - { id: ' a ', name: A, type: server, unit: ' U', criticality: low, identifiers: [Host-A, ' host-a ', '', other], depends_on: [' b '] }\n  - { id: b, name: B, type: server, unit: U, criticality: low }\n";
         let catalog = yaml(text);
@@ -1626,6 +1787,42 @@ mod tests {
                 (Some(6), "dependency cycle: b → c → a → b".to_owned()),
                 (Some(7), "dependency cycle: c → a → b → c".to_owned()),
             ]
+        );
+    }
+
+    #[test]
+    fn every_file_ci_on_a_cycle_is_named() {
+        // c is only on the longer cycle a → c → b → a.
+        let text = registry(&[
+            "{ id: a, name: A, type: server, unit: U, criticality: low, depends_on: [b, c] }",
+            "{ id: b, name: B, type: server, unit: U, criticality: low, depends_on: [a] }",
+            "{ id: c, name: C, type: server, unit: U, criticality: low, depends_on: [b] }",
+        ]);
+        assert_eq!(
+            problems(validate_yaml(&text, &Existing::default())),
+            [
+                (Some(4), "dependency cycle: a → b → a".to_owned()),
+                (Some(5), "dependency cycle: b → a → b".to_owned()),
+                (Some(6), "dependency cycle: c → b → a → c".to_owned()),
+            ]
+        );
+    }
+
+    #[test]
+    fn past_a_hundred_cycles_one_problem_says_there_are_more() {
+        let cis: Vec<String> = (0..MAX_CYCLES + 5)
+            .map(|i| format!("{{ id: c{i}, name: C, type: server, unit: U, criticality: low, depends_on: [c{i}] }}"))
+            .collect();
+        let cis: Vec<&str> = cis.iter().map(String::as_str).collect();
+        let found = problems(validate_yaml(&registry(&cis), &Existing::default()));
+        assert_eq!(found.len(), MAX_CYCLES + 1);
+        assert_eq!(found[0], (Some(4), "dependency cycle: c0 → c0".to_owned()));
+        let last = &found[MAX_CYCLES];
+        assert_eq!(last.0, None);
+        assert!(
+            last.1.starts_with("more than 100 dependency cycles"),
+            "{}",
+            last.1
         );
     }
 

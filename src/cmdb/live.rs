@@ -31,6 +31,13 @@ impl Live {
         read(&self.suppressions)
     }
 
+    /// The registry as the database has it now (reloaded if another replica or the
+    /// command line changed it), for answers that must not lag behind.
+    pub async fn fresh_registry(&self, store: &Store) -> StoreResult<Arc<Registry>> {
+        let mut conn = store.pool().acquire().await?;
+        Ok(self.current(&mut conn).await?.0)
+    }
+
     /// Brings the copies up to date after a change this replica committed.
     pub async fn refresh(&self, store: &Store) -> StoreResult<()> {
         let mut conn = store.pool().acquire().await?;

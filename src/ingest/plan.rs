@@ -173,6 +173,7 @@ impl Plan {
                     starts_at: signal.starts_at,
                     ends_at: None,
                     incident_id: incident.map(|(i, _)| i),
+                    timed_out: false,
                 });
                 result.held_by = held;
                 result.event_id = Some(id);
@@ -211,6 +212,7 @@ impl Plan {
                 if let Some(latest) = state.latest.as_mut() {
                     latest.open = false;
                     latest.ends_at = ended_at(signal).or(latest.ends_at);
+                    latest.timed_out = step.kind == SubmissionKind::Timeout;
                 }
                 if let Some(incident) = incident_id {
                     self.maybe_cleared
@@ -253,9 +255,11 @@ impl Plan {
     /// a maintenance window or silence, a threshold not yet reached, or flapping.
     fn gate(&mut self, state: &mut KeyState, step: &Step, ctx: &Context) -> Option<String> {
         let policy = &step.signal.incident;
-        let reached = policy
-            .threshold
-            .is_none_or(|rate| state.marks.fire(rate, step.now));
+        // A replay is Vigía asking again, not the tool firing again: it is not counted.
+        let reached = policy.threshold.is_none_or(|rate| match step.kind {
+            SubmissionKind::Replay => state.marks.reached(rate, step.now),
+            _ => state.marks.fire(rate, step.now),
+        });
         let suppressed =
             ctx.suppressions
                 .held_by(ctx.registry, step.ci, &step.signal.labels, step.now);
@@ -437,9 +441,10 @@ impl Plan {
         }
         let severity = rerated.as_ref().map(|(s, _, _)| s.as_str().to_owned());
         let rating = rerated.map(|(_, r, _)| r);
+        let counted = i64::from(step.kind == SubmissionKind::Alert);
         if let Some(row) = self.new_incidents.get_mut(incident) {
             row.event_count += i64::from(new_event);
-            row.alert_count += 1;
+            row.alert_count += counted;
             row.last_seen = step.now;
             if let Some(severity) = severity {
                 row.severity = severity;
@@ -454,7 +459,7 @@ impl Plan {
             .entry(incident.to_owned())
             .or_default();
         change.add_events += i64::from(new_event);
-        change.add_alerts += 1;
+        change.add_alerts += counted;
         change.last_seen = step.now;
         change.reopened |= new_event;
         change.severity = severity.or(change.severity.take());
@@ -536,6 +541,8 @@ impl Plan {
         let counted = i64::from(step.kind == SubmissionKind::Alert);
         let marks = marks_json(step.signal, &state.marks);
         let flapping = state.flapping;
+        // A firing alert's end time is its lease (as Alertmanager's `endsAt`): renewed.
+        let lease = step.signal.ends_at.map(to_millis);
         if let Some(row) = self.new_events.get_mut(event_id) {
             row.count += counted;
             row.last_seen = step.now;
@@ -545,10 +552,12 @@ impl Plan {
             row.held_by = held;
             row.marks = marks;
             row.flapping = flapping;
+            row.ends_at = lease.or(row.ends_at);
             return;
         }
         let change = self.event_changes.entry(event_id.to_owned()).or_default();
         change.flapping = Some(flapping);
+        change.ends_at = lease.or(change.ends_at);
         change.add_count += counted;
         change.last_seen = step.now;
         change.raw_id = step.raw_id.to_owned();
@@ -775,6 +784,7 @@ mod tests {
                 starts_at: Some(T0.parse().expect("t")),
                 ends_at: None,
                 incident_id: Some("inc_1".into()),
+                timed_out: false,
             },
         );
         known.open_incidents.insert(key, "inc_1".into());

@@ -33,6 +33,7 @@ impl From<sqlx::Error> for SweepError {
     }
 }
 
+#[derive(Clone)]
 pub struct Sweeper {
     pub store: Store,
     pub intake: Intake,
@@ -41,7 +42,21 @@ pub struct Sweeper {
 }
 
 impl Sweeper {
-    pub async fn run(self, stop: CancellationToken) {
+    /// Runs until `stop`; a sweep that panics is logged and the sweeper starts again.
+    pub async fn supervise(self, stop: CancellationToken) {
+        loop {
+            let running = tokio::spawn(self.clone().run(stop.clone()));
+            match running.await {
+                Ok(()) => return,
+                Err(e) => {
+                    tracing::error!(error = %e, "the sweeper failed; restarting it");
+                    tokio::time::sleep(self.interval).await;
+                }
+            }
+        }
+    }
+
+    async fn run(self, stop: CancellationToken) {
         let mut ticks = tokio::time::interval(self.interval);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {

@@ -2,11 +2,11 @@
 //! CI, or on a CI it depends on), and which incidents an alert reveals to share its cause
 //! (those on CIs that depend on it). Pure: works on a snapshot of the open incidents.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::cmdb::graph::{Node, Registry, Relations};
+use crate::cmdb::graph::{path_back, Node, Registry, Relations};
 use crate::domain::{Correlation, Severity};
 use crate::pipeline::priority::{Level, Priority};
 
@@ -63,8 +63,12 @@ pub struct Join {
 pub struct Active {
     incidents: HashMap<String, ActiveIncident>,
     by_ci: HashMap<Node, Vec<String>>,
-    /// What each incident's root depends on, walked once per root and relation set.
-    upstream: HashMap<(Node, Relations), HashSet<Node>>,
+    /// Every incident in the order it came, so indexes can catch up.
+    order: Vec<String>,
+    /// Per relation set: for each CI, the incidents whose root depends on it, and how
+    /// much of `order` is indexed. Each root is walked once, so finding the incidents an
+    /// alert's CI causes costs what it finds, not one walk per open incident.
+    caused: HashMap<Relations, (HashMap<Node, Vec<String>>, usize)>,
 }
 
 impl Active {
@@ -80,6 +84,7 @@ impl Active {
         for &ci in &incident.members {
             self.by_ci.entry(ci).or_default().push(incident.id.clone());
         }
+        self.order.push(incident.id.clone());
         self.incidents.insert(incident.id.clone(), incident);
     }
 
@@ -159,7 +164,9 @@ impl Active {
             return None;
         }
         let mut found = None;
+        let mut steps = Vec::new();
         registry.walk_upstream(ci, relations, |step| {
+            steps.push(step);
             found = self
                 .on_ci(step.node, since)
                 .map(|i| (i.id.clone(), step.node));
@@ -169,7 +176,7 @@ impl Active {
         Some(Join {
             reason: Reason::DependsOn {
                 ci: registry.node(ci).id.clone(),
-                path: ids(registry, &registry.path(ci, dependency, relations)),
+                path: ids(registry, &path_back(&steps, ci, dependency)),
                 incident: incident.clone(),
             },
             incident,
@@ -188,33 +195,17 @@ impl Active {
         now: i64,
     ) -> Vec<(String, Reason)> {
         let since = now.saturating_sub(policy.window_ms());
-        let roots: Vec<Node> = self
-            .incidents
-            .values()
-            .filter(|i| i.id != into && i.last_seen >= since)
-            .filter_map(|i| i.root)
-            .collect();
-        for root in roots {
-            self.upstream.entry((root, relations)).or_insert_with(|| {
-                let mut nodes = HashSet::new();
-                registry.walk_upstream(root, relations, |step| {
-                    nodes.insert(step.node);
-                    false
-                });
-                nodes
-            });
-        }
-        let upstream = &self.upstream;
-        let mut found: Vec<(&ActiveIncident, Node)> = self
-            .incidents
-            .values()
+        self.index_causes(registry, relations);
+        let Some((caused, _)) = self.caused.get(&relations) else {
+            return Vec::new();
+        };
+        let mut found: Vec<(&ActiveIncident, Node)> = caused
+            .get(&ci)
+            .into_iter()
+            .flatten()
+            .filter_map(|id| self.incidents.get(id))
             .filter(|i| i.id != into && i.last_seen >= since)
             .filter_map(|i| i.root.map(|root| (i, root)))
-            .filter(|(_, root)| {
-                upstream
-                    .get(&(*root, relations))
-                    .is_some_and(|nodes| nodes.contains(&ci))
-            })
             .collect();
         found.sort_by(|(a, _), (b, _)| a.id.cmp(&b.id));
         found
@@ -228,6 +219,23 @@ impl Active {
                 (incident.id.clone(), reason)
             })
             .collect()
+    }
+}
+
+impl Active {
+    /// Walks up from the root of every incident not yet indexed for `relations`.
+    fn index_causes(&mut self, registry: &Registry, relations: Relations) {
+        let (caused, done) = self.caused.entry(relations).or_default();
+        for id in &self.order[*done..] {
+            let Some(root) = self.incidents.get(id).and_then(|i| i.root) else {
+                continue;
+            };
+            registry.walk_upstream(root, relations, |step| {
+                caused.entry(step.node).or_default().push(id.clone());
+                false
+            });
+        }
+        *done = self.order.len();
     }
 }
 

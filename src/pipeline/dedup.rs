@@ -18,6 +18,8 @@ pub struct LatestEvent {
     pub ends_at: Option<Timestamp>,
     /// The event's incident, while that incident is not resolved, closed or canceled.
     pub incident_id: Option<String>,
+    /// Vigía resolved it for want of news, not the tool: the alert may still be firing.
+    pub timed_out: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -59,8 +61,9 @@ pub fn decide(signal: &Signal, latest: Option<&LatestEvent>) -> Action {
             event_id: ev.id.clone(),
             incident_id: ev.incident_id.clone(),
         },
+        // A copy of an occurrence Vigía timed out says it still fires: a new occurrence.
         (AlertStatus::Firing, Some(ev))
-            if same_or_older(signal.starts_at, ev.ends_at.or(ev.starts_at)) =>
+            if !ev.timed_out && same_or_older(signal.starts_at, ev.ends_at.or(ev.starts_at)) =>
         {
             Action::Stale
         }
@@ -122,6 +125,7 @@ mod tests {
             starts_at: starts.map(|s| s.parse().expect("time")),
             ends_at: None,
             incident_id: Some("inc_1".into()),
+            timed_out: false,
         }
     }
 

@@ -168,6 +168,15 @@ impl Marks {
                 .is_some_and(|&first| now - first <= threshold.within_ms())
     }
 
+    /// Whether the recorded firings already reach the threshold at `now`.
+    pub fn reached(&self, threshold: Rate, now: i64) -> bool {
+        let count = threshold.count as usize;
+        self.fired.len() >= count
+            && self.fired[self.fired.len() - count..]
+                .first()
+                .is_some_and(|&first| now - first <= threshold.within_ms())
+    }
+
     /// Records a change of state (firing again after a resolution, or resolving).
     pub fn change(&mut self, flapping: Rate, now: i64) {
         self.changes.push(now);

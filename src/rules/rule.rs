@@ -216,8 +216,8 @@ impl Candidate {
             CandidateSpec::Value(text) => {
                 Candidate::Value(Field::compile(&FieldSpec::One(text.clone()))?)
             }
-            CandidateSpec::HostOf { host_of } => {
-                Candidate::HostOf(Field::compile(&FieldSpec::One(host_of.clone()))?)
+            CandidateSpec::HostOf(spec) => {
+                Candidate::HostOf(Field::compile(&FieldSpec::One(spec.host_of.clone()))?)
             }
         })
     }

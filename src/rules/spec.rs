@@ -68,7 +68,13 @@ fn root_path() -> String {
 #[serde(untagged)]
 pub enum CandidateSpec {
     Value(String),
-    HostOf { host_of: String },
+    HostOf(HostOfSpec),
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HostOfSpec {
+    pub host_of: String,
 }
 
 /// Whether and how alerts of a rule join incidents of the CIs they depend on.

@@ -86,6 +86,7 @@ struct KeyRow {
     starts_at: Option<i64>,
     ends_at: Option<i64>,
     marks: Option<String>,
+    resolved_by: Option<String>,
     incident_id: Option<String>,
     open_incident: Option<String>,
 }
@@ -100,7 +101,7 @@ pub async fn known_state(conn: &mut AnyConnection, keys: &[Key]) -> StoreResult<
         let sql = format!(
             "WITH k (src, fp) AS (VALUES {}) \
              SELECT k.src AS source, k.fp AS fingerprint, t.id, t.status, t.starts_at, \
-               t.ends_at, t.marks, \
+               t.ends_at, t.marks, t.resolved_by, \
                (SELECT ie.incident_id FROM incident_events ie \
                 JOIN incidents li ON li.id = ie.incident_id \
                 WHERE ie.event_id = t.id AND li.status NOT IN {INCIDENT_TERMINAL} \
@@ -135,6 +136,7 @@ pub async fn known_state(conn: &mut AnyConnection, keys: &[Key]) -> StoreResult<
                     starts_at: row.starts_at.map(from_millis),
                     ends_at: row.ends_at.map(from_millis),
                     incident_id: row.incident_id,
+                    timed_out: row.resolved_by.as_deref() == Some("timeout"),
                 };
                 latest.insert(key, event);
             }

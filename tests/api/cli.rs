@@ -80,7 +80,7 @@ fn help_explains_every_command() {
     let out = vigia(Path::new("."), &["--help"]);
     assert!(out.status.success());
     let help = text(&out.stdout);
-    for command in ["serve", "migrate", "rules", "token"] {
+    for command in ["serve", "migrate", "rules", "token", "ci"] {
         assert!(help.contains(command), "{help}");
     }
     let rules_help = text(&vigia(Path::new("."), &["rules", "--help"]).stdout);
@@ -228,4 +228,59 @@ fn wait_with_timeout(child: &mut std::process::Child, limit: Duration) -> std::p
         }
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+#[test]
+fn ci_import_loads_the_registry_once_and_refuses_a_bad_file_with_its_lines() {
+    let dir = workdir();
+    let registry = dir.path().join("ministerio.yaml");
+    std::fs::copy(repo_path("tests/fixtures/ministerio.yaml"), &registry).expect("copy");
+    let first = vigia(dir.path(), &["ci", "import", "ministerio.yaml"]);
+    assert!(first.status.success(), "{}", text(&first.stderr));
+    assert!(
+        text(&first.stdout).contains("CIs were 19 created, 0 updated, 0 unchanged"),
+        "{}",
+        text(&first.stdout)
+    );
+    let again = vigia(dir.path(), &["ci", "import", "ministerio.yaml"]);
+    assert!(text(&again.stdout).contains("CIs were 0 created, 0 updated, 19 unchanged"));
+
+    let csv = dir.path().join("bad.csv");
+    std::fs::write(
+        &csv,
+        "id,name,type,unit,criticality,depends_on\n\
+         srv-x,X,server,DINAFI,high,vm-cluster01\n\
+         srv-y,Y,server,NOWHERE,high,\n\
+         srv-z,Z,server,DINAFI,high,missing-ci\n",
+    )
+    .expect("write");
+    let bad = vigia(dir.path(), &["ci", "import", "bad.csv"]);
+    assert!(!bad.status.success());
+    let err = text(&bad.stderr);
+    assert!(err.contains("refused, nothing was imported"), "{err}");
+    assert!(
+        err.contains("bad.csv: line 3:") && err.contains("NOWHERE"),
+        "{err}"
+    );
+    assert!(
+        err.contains("bad.csv: line 4:") && err.contains("missing-ci"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("line 2:"),
+        "the good row is not blamed: {err}"
+    );
+
+    let dry = vigia(
+        dir.path(),
+        &["ci", "import", "--dry-run", "ministerio.yaml"],
+    );
+    assert!(
+        text(&dry.stdout).contains("would be"),
+        "{}",
+        text(&dry.stdout)
+    );
+    let unknown = vigia(dir.path(), &["ci", "import", "registry.xml"]);
+    assert!(!unknown.status.success());
+    assert!(text(&unknown.stderr).contains(".yaml, .yml, .json or .csv"));
 }
