@@ -7,6 +7,7 @@ use sqlx::AnyConnection;
 
 use super::plan::{key_of, plan, Context, KnownState, Plan};
 use super::{AlertResult, Submission};
+use crate::cmdb::graph::Registry;
 use crate::cmdb::Live;
 use crate::domain::{to_millis, IncidentAction, Outcome};
 use crate::pipeline::correlate::Active;
@@ -41,7 +42,7 @@ pub async fn write_batch(
                 .filter_map(|l| l.incident_id.as_ref()),
         )
         .collect();
-    let since = correlation_horizon(jobs);
+    let since = correlation_horizon(jobs, &registry);
     let also: Vec<&String> = also.into_iter().collect();
     let active = incidents::active(conn, since, &also, &registry).await?;
     let known = KnownState {
@@ -86,14 +87,16 @@ pub async fn write_batch(
 }
 
 /// The oldest last alert an incident may have and still be joined by one of the batch's
-/// alerts; `None` when no alert of the batch may correlate.
-fn correlation_horizon(jobs: &[Submission]) -> Option<i64> {
+/// alerts; `None` when no alert of the batch may correlate (none is bound to a CI, or
+/// their rules do not correlate), so a batch of unbound alerts reads no incidents.
+fn correlation_horizon(jobs: &[Submission], registry: &Registry) -> Option<i64> {
     jobs.iter()
         .flat_map(|job| {
             let now = to_millis(job.received_at);
             job.signals
                 .iter()
                 .filter(|s| s.incident.opens && s.incident.correlation.enabled)
+                .filter(|s| registry.bind(&s.ci_candidates).is_some())
                 .map(move |s| now.saturating_sub(s.incident.correlation.window_ms()))
         })
         .min()

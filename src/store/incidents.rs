@@ -428,7 +428,8 @@ pub async fn active(
     if let Some(since) = since {
         let sql = format!(
             "SELECT {ACTIVE_COLUMNS} FROM incidents \
-             WHERE status NOT IN {INCIDENT_TERMINAL} AND last_seen >= $1"
+             WHERE status NOT IN {INCIDENT_TERMINAL} AND last_seen >= $1 \
+               AND ci_id IS NOT NULL"
         );
         rows = sqlx::query_as(&sql)
             .bind(since)
