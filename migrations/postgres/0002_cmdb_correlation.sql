@@ -86,7 +86,8 @@ ALTER TABLE events ADD COLUMN marks TEXT;
 ALTER TABLE events ADD COLUMN flapping BIGINT NOT NULL DEFAULT 0;
 -- How the event ended: `alert` (the tool said so) or `timeout`.
 ALTER TABLE events ADD COLUMN resolved_by TEXT;
-CREATE INDEX events_open_by_ci ON events (ci_id) WHERE status = 'open';
+-- Few events are held at a time; the sweeper finds them by what holds them.
+CREATE INDEX events_held ON events (held_by) WHERE held_by IS NOT NULL;
 
 -- Root CI, owning unit, priority and merges on incidents.
 ALTER TABLE incidents ADD COLUMN ci_id TEXT;
@@ -97,8 +98,12 @@ ALTER TABLE incidents ADD COLUMN urgency TEXT;
 ALTER TABLE incidents ADD COLUMN priority TEXT;
 ALTER TABLE incidents ADD COLUMN merged_into TEXT REFERENCES incidents (id);
 ALTER TABLE incidents ADD COLUMN closed_at BIGINT;
+-- The CIs of its alerts (JSON list), kept with the row so correlation reads no links.
+ALTER TABLE incidents ADD COLUMN cis TEXT;
+-- Correlation reads the open incidents about a CI with a recent alert; incidents bound
+-- to no CI never correlate, and stay out of the index (and its upkeep).
 CREATE INDEX incidents_open_by_last_seen ON incidents (last_seen)
-    WHERE status NOT IN ('resolved', 'closed', 'canceled');
+    WHERE status NOT IN ('resolved', 'closed', 'canceled') AND ci_id IS NOT NULL;
 
 -- Why an event belongs to an incident: `origin`, `repeat` (same alert), `same_ci`,
 -- `related` (a dependency's incident) or `merged`, with the explanation as JSON.

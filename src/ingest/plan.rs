@@ -58,6 +58,8 @@ pub struct Plan {
     /// Incidents found to share the cause of another, in the order they were found.
     pub merges: Vec<Merge>,
     pub log: Vec<LogEntry>,
+    /// The CIs of the incidents whose CIs changed.
+    pub members: Vec<(String, Vec<String>)>,
     /// Incidents one of whose events resolved, with whether their rule auto-resolves.
     pub maybe_cleared: BTreeMap<String, (bool, i64)>,
     /// Per job, per signal: the answer; `incident_action` of resolutions is settled
@@ -116,6 +118,7 @@ pub fn plan(jobs: &[Submission], mut known: KnownState, ctx: &Context) -> Plan {
         }
         plan.results.push(results);
     }
+    plan.members = known.active.changed_members(ctx.registry);
     plan
 }
 
@@ -367,7 +370,7 @@ impl Plan {
                 rating,
             },
         );
-        active.insert(ActiveIncident {
+        active.opened(ActiveIncident {
             id: id.clone(),
             root: step.ci,
             members: step.ci.into_iter().collect(),

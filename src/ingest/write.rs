@@ -81,6 +81,7 @@ pub async fn write_batch(
     incidents::apply_changes(conn, &plan.incident_changes.iter().collect::<Vec<_>>()).await?;
     incidents::insert_links(conn, &plan.links).await?;
     incidents::apply_merges(conn, &plan.merges).await?;
+    incidents::set_members(conn, &plan.members).await?;
     incidents::insert_log(conn, &plan.log).await?;
     settle_cleared(conn, &mut plan).await?;
     Ok(plan.results)

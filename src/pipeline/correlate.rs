@@ -69,6 +69,8 @@ pub struct Active {
     /// much of `order` is indexed. Each root is walked once, so finding the incidents an
     /// alert's CI causes costs what it finds, not one walk per open incident.
     caused: HashMap<Relations, (HashMap<Node, Vec<String>>, usize)>,
+    /// Incidents opened, or with a CI new to them, since loading.
+    changed: std::collections::BTreeSet<String>,
 }
 
 impl Active {
@@ -86,6 +88,21 @@ impl Active {
         }
         self.order.push(incident.id.clone());
         self.incidents.insert(incident.id.clone(), incident);
+    }
+
+    /// Records that an incident is new, to be stored with its CIs.
+    pub fn opened(&mut self, incident: ActiveIncident) {
+        self.changed.insert(incident.id.clone());
+        self.insert(incident);
+    }
+
+    /// The CIs of every incident whose CIs changed: (incident, CI ids).
+    pub fn changed_members(&self, registry: &Registry) -> Vec<(String, Vec<String>)> {
+        self.changed
+            .iter()
+            .filter_map(|id| self.incidents.get(id))
+            .map(|i| (i.id.clone(), ids(registry, &i.members)))
+            .collect()
     }
 
     pub fn get(&self, id: &str) -> Option<&ActiveIncident> {
@@ -112,6 +129,7 @@ impl Active {
         if let Some(ci) = ci.filter(|ci| !entry.members.contains(ci)) {
             entry.members.push(ci);
             self.by_ci.entry(ci).or_default().push(incident.to_owned());
+            self.changed.insert(incident.to_owned());
         }
     }
 

@@ -1,6 +1,6 @@
 //! Incidents opened from events, and the event↔incident links.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 
 use sqlx::AnyConnection;
 
@@ -412,9 +412,11 @@ struct ActiveRow {
     impact: Option<String>,
     urgency: Option<String>,
     priority: Option<String>,
+    cis: Option<String>,
 }
 
-const ACTIVE_COLUMNS: &str = "id, ci_id, opened_at, last_seen, severity, impact, urgency, priority";
+const ACTIVE_COLUMNS: &str =
+    "id, ci_id, opened_at, last_seen, severity, impact, urgency, priority, cis";
 
 /// The open incidents correlation may join: those with an alert since `since`, plus
 /// `also` (the incidents of the batch's own alerts), with the CIs of their alerts.
@@ -454,46 +456,40 @@ pub async fn active(
         }
         rows.extend(query.fetch_all(&mut *conn).await?);
     }
-    let members = member_cis(conn, &rows).await?;
     Ok(rows
         .into_iter()
-        .map(|row| to_active(row, &members, registry))
+        .map(|row| to_active(row, registry))
         .collect())
 }
 
-async fn member_cis(
+/// Stores the CIs of incidents whose CIs changed.
+pub async fn set_members(
     conn: &mut AnyConnection,
-    rows: &[ActiveRow],
-) -> StoreResult<HashMap<String, Vec<String>>> {
-    let mut members: HashMap<String, Vec<String>> = HashMap::new();
-    for chunk in rows.chunks(MAX_PARAMS) {
-        let sql = format!(
-            "SELECT DISTINCT ie.incident_id, e.ci_id FROM incident_events ie \
-             JOIN events e ON e.id = ie.event_id \
-             WHERE e.ci_id IS NOT NULL AND ie.incident_id IN {}",
-            values(conn, 1, chunk.len())
-        );
-        let mut query = sqlx::query_as::<_, (String, String)>(&sql);
-        for row in chunk {
-            query = query.bind(row.id.as_str());
-        }
-        for (incident, ci) in query.fetch_all(&mut *conn).await? {
-            members.entry(incident).or_default().push(ci);
-        }
-    }
-    Ok(members)
+    members: &[(String, Vec<String>)],
+) -> StoreResult<()> {
+    let sql = |conn: &AnyConnection, n| {
+        format!(
+            "UPDATE incidents SET cis = v.column2 FROM (VALUES {}) AS v \
+             WHERE incidents.id = v.column1",
+            values(conn, n, 2)
+        )
+    };
+    execute_chunked(conn, members, 2, sql, |(id, cis)| {
+        vec![Arg::text(id), Arg::Text(super::events::to_json(cis))]
+    })
+    .await
+    .map(|_| ())
 }
 
-fn to_active(
-    row: ActiveRow,
-    members: &HashMap<String, Vec<String>>,
-    registry: &Registry,
-) -> ActiveIncident {
+fn to_active(row: ActiveRow, registry: &Registry) -> ActiveIncident {
     let root = row.ci_id.as_deref().and_then(|ci| registry.find(ci));
-    let mut nodes: Vec<_> = members
-        .get(&row.id)
-        .into_iter()
-        .flatten()
+    let cis: Vec<String> = row
+        .cis
+        .as_deref()
+        .and_then(|text| serde_json::from_str(text).ok())
+        .unwrap_or_default();
+    let mut nodes: Vec<_> = cis
+        .iter()
         .filter_map(|ci| registry.find(ci))
         .chain(root)
         .collect();
