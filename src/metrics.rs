@@ -18,6 +18,11 @@ pub struct Metrics {
     pub events: IntCounterVec,
     /// Incident changes by source and action (opened, updated, alerts_cleared, resolved).
     pub incidents: IntCounterVec,
+    /// Firing alerts kept from incidents, by source and what held them (maintenance,
+    /// silence, threshold, flapping).
+    pub alerts_held: IntCounterVec,
+    /// Alerts that named no CI of the registry, by source.
+    pub alerts_unbound: IntCounterVec,
     pub open_events: IntGauge,
     pub open_incidents: IntGauge,
     /// Submissions accepted into the intake queue and not yet answered.
@@ -106,6 +111,16 @@ impl Metrics {
                 "vigia_incidents_total",
                 "Incident changes, by source and action (opened, updated, alerts_cleared, resolved).",
                 &["source", "action"],
+            )?,
+            alerts_held: counter(
+                "vigia_alerts_held_total",
+                "Firing alerts kept from opening or joining an incident, by source and reason.",
+                &["source", "reason"],
+            )?,
+            alerts_unbound: counter(
+                "vigia_alerts_unbound_total",
+                "Alerts whose CI candidates name no CI of the registry, by source.",
+                &["source"],
             )?,
             open_events: gauge("vigia_open_events", "Events currently open.")?,
             open_incidents: gauge("vigia_open_incidents", "Incidents not yet resolved, closed or canceled.")?,

@@ -251,6 +251,13 @@ impl Writer {
                     .with_label_values(&[source, action.as_str()])
                     .inc();
             }
+            if let Some(held) = &alert.held_by {
+                let reason = held.split(':').next().unwrap_or(held);
+                m.alerts_held.with_label_values(&[source, reason]).inc();
+            }
+            if alert.ci.is_none() && alert.event_id.is_some() {
+                m.alerts_unbound.with_label_values(&[source]).inc();
+            }
         }
     }
 }

@@ -248,6 +248,8 @@ async fn an_unbound_alert_goes_to_the_central_desk_for_triage(backend: Backend) 
     app.import_ministry().await;
     let answer = fire(&app, "ghost", "printer-3rd-floor", "critical").await;
     assert_eq!(answer["ci"], Value::Null);
+    let unbound = r#"vigia_alerts_unbound_total{source="alertmanager"}"#;
+    assert_eq!(app.metric(unbound).await, Some(1.0));
     let event = app
         .get(&format!(
             "/api/v1/events/{}",
@@ -380,7 +382,48 @@ async fn correlation_is_declared_per_rule_with_its_window(backend: Backend) {
     );
 }
 
+async fn only_the_relations_a_rule_names_correlate(backend: Backend) {
+    let strict = PROBE_RULES.replace("rules:", "correlation: { relations: [depends_on] }\nrules:");
+    let any = PROBE_RULES.replace("name: probe", "name: any");
+    let app = spawn_app_with_rules(
+        backend,
+        &[("probe.yaml", &strict), ("any.yaml", &any)],
+        |_| {},
+    )
+    .await;
+    app.import_ministry().await;
+    for id in ["srv-backup", "srv-backup2"] {
+        let ci = json!({ "id": id, "name": "Respaldo", "type": "server", "unit": "DINAFI",
+            "criticality": "low",
+            "depends_on": [{ "ci": "vm-cluster01", "relation": "backs_up" }] });
+        let (status, body) = app
+            .admin_json(reqwest::Method::POST, "/api/v1/cis", &ci)
+            .await;
+        assert_eq!(status, 201, "{body}");
+    }
+    let root = app
+        .ingest("probe", &probe("a", "vm-cluster01", "critical", "firing"))
+        .await;
+    let root = root["alerts"][0]["incident_id"].clone();
+    let strict = app
+        .ingest("probe", &probe("b", "srv-backup", "critical", "firing"))
+        .await;
+    assert_eq!(
+        strict["alerts"][0]["incident_action"], "opened",
+        "`backs_up` is not named"
+    );
+    assert_ne!(strict["alerts"][0]["incident_id"], root);
+    let loose = app
+        .ingest("any", &probe("c", "srv-backup2", "critical", "firing"))
+        .await;
+    assert_eq!(
+        loose["alerts"][0]["incident_id"], root,
+        "every relation correlates"
+    );
+}
+
 on_both_stores!(
+    only_the_relations_a_rule_names_correlate,
     a_storm_from_the_cluster_down_opens_exactly_one_incident,
     the_same_storm_in_reverse_order_ends_merged_the_same_way,
     alerts_on_the_same_ci_join_one_incident_and_repeats_stay_in_it,

@@ -56,6 +56,8 @@ async fn maintenance_suppresses_dependants_and_replays_what_still_fires_when_it_
     // Outside the window's reach, alerts open incidents as usual.
     let other = fire(&app, "dgii", "db-dgii", "critical").await;
     assert_eq!(other["incident_action"], "opened");
+    let series = r#"vigia_alerts_held_total{reason="maintenance",source="alertmanager"}"#;
+    assert_eq!(app.metric(series).await, Some(1.0));
     // A resolved alert inside the window stays resolved and is not replayed.
     fire(&app, "gone", "srv-safi-app02", "critical").await;
     app.ingest(
@@ -84,8 +86,11 @@ async fn maintenance_suppresses_dependants_and_replays_what_still_fires_when_it_
         replayed["count"], 1,
         "a replay is not a new alert from the tool"
     );
-    let window = app.get(&format!("/api/v1/maintenance/{id}")).await;
-    assert!(window["replayed_at"].is_string());
+    let window = app
+        .eventually(&format!("/api/v1/maintenance/{id}"), |w| {
+            w["replayed_at"].is_string()
+        })
+        .await;
     assert_eq!(window["active"], false);
     let gone = app.events("?status=resolved").await;
     assert_eq!(gone.len(), 1);
@@ -272,10 +277,29 @@ async fn an_event_nobody_updates_within_its_timeout_resolves_itself(backend: Bac
         incident["status"], "resolved",
         "its rule resolves cleared incidents"
     );
-    // Other sources' events have no timeout.
+    // Alertmanager's events time out after hours, but a lease (`endsAt` in the future on
+    // a firing alert) that runs out resolves its event.
     let am = fire(&app, "am", "db-dgii", "critical").await;
-    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
-    assert_eq!(event(&app, &am).await["status"], "open");
+    let mut leased = crate::correlation::am_alert("lease", "db-sidunea", "critical", "firing");
+    leased["endsAt"] = json!(in_seconds(2));
+    let leased = app
+        .ingest("alertmanager", &crate::correlation::am_group(vec![leased]))
+        .await;
+    let expired = app
+        .eventually(
+            &format!(
+                "/api/v1/events/{}",
+                leased["alerts"][0]["event_id"].as_str().expect("id")
+            ),
+            |e| e["status"] == "resolved",
+        )
+        .await;
+    assert_eq!(expired["resolved_by"], "timeout");
+    assert_eq!(
+        event(&app, &am).await["status"],
+        "open",
+        "no lease, within the timeout"
+    );
 }
 
 on_both_stores!(
