@@ -17,7 +17,7 @@ use super::views::time;
 use super::{ApiError, ApiResult, AppState, Problem};
 use crate::domain::{ids, to_millis};
 use crate::pipeline::noise::{Matcher, MatcherSpec};
-use crate::store::noise::{self, MaintenanceRow, SilenceRow};
+use crate::store::noise::{self, Kind, MaintenanceRow, SilenceRow};
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -252,7 +252,7 @@ async fn end_maintenance(
     if noise::maintenance(&mut tx, &id).await?.is_none() {
         return Err(ApiError::NotFound(format!("no maintenance window `{id}`")));
     }
-    let ended = noise::cancel_maintenance(&mut tx, &id, now).await?;
+    let ended = noise::end_now(&mut tx, Kind::Maintenance, &id, now).await?;
     tx.commit().await?;
     if !ended {
         return Err(ApiError::Conflict(format!(
@@ -421,7 +421,7 @@ async fn expire_silence(
     if noise::silence(&mut tx, &id).await?.is_none() {
         return Err(ApiError::NotFound(format!("no silence `{id}`")));
     }
-    let expired = noise::expire_silence(&mut tx, &id, now).await?;
+    let expired = noise::end_now(&mut tx, Kind::Silence, &id, now).await?;
     tx.commit().await?;
     if !expired {
         return Err(ApiError::Conflict(format!(

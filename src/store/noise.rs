@@ -93,12 +93,41 @@ pub async fn list_maintenance(
         .await?)
 }
 
-/// Ends a window now; false if it was already over.
-pub async fn cancel_maintenance(conn: &mut AnyConnection, id: &str, now: i64) -> StoreResult<bool> {
-    let done = sqlx::query(
-        "UPDATE maintenance_windows SET canceled_at = $2 \
-         WHERE id = $1 AND canceled_at IS NULL AND ends_at > $2",
-    )
+/// The two kinds of suppression, which end and replay alike.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Maintenance,
+    Silence,
+}
+
+impl Kind {
+    fn table(self) -> &'static str {
+        match self {
+            Kind::Maintenance => "maintenance_windows",
+            Kind::Silence => "silences",
+        }
+    }
+
+    /// The prefix of `held_by` for what this kind holds.
+    fn tag(self) -> &'static str {
+        match self {
+            Kind::Maintenance => "maintenance",
+            Kind::Silence => "silence",
+        }
+    }
+}
+
+/// Ends a window or expires a silence now; false if it was already over.
+pub async fn end_now(
+    conn: &mut AnyConnection,
+    kind: Kind,
+    id: &str,
+    now: i64,
+) -> StoreResult<bool> {
+    let done = sqlx::query(&format!(
+        "UPDATE {} SET canceled_at = $2 WHERE id = $1 AND canceled_at IS NULL AND ends_at > $2",
+        kind.table()
+    ))
     .bind(id)
     .bind(now)
     .execute(&mut *conn)
@@ -213,20 +242,6 @@ pub async fn list_silences(
     rows.into_iter().map(SilenceDbRow::into_row).collect()
 }
 
-/// Expires a silence now; false if it was already over.
-pub async fn expire_silence(conn: &mut AnyConnection, id: &str, now: i64) -> StoreResult<bool> {
-    let done = sqlx::query(
-        "UPDATE silences SET canceled_at = $2 \
-         WHERE id = $1 AND canceled_at IS NULL AND ends_at > $2",
-    )
-    .bind(id)
-    .bind(now)
-    .execute(&mut *conn)
-    .await?;
-    bump(conn, SUPPRESSIONS).await?;
-    Ok(done.rows_affected() > 0)
-}
-
 /// The windows and silences not over at `now`, compiled for the pipeline.
 pub async fn load(
     conn: &mut AnyConnection,
@@ -270,32 +285,33 @@ pub async fn load(
 /// their `held_by` tags.
 pub async fn over_not_replayed(conn: &mut AnyConnection, now: i64) -> StoreResult<Vec<String>> {
     let mut tags = Vec::new();
-    for (table, prefix) in [
-        ("maintenance_windows", "maintenance"),
-        ("silences", "silence"),
-    ] {
+    for kind in [Kind::Maintenance, Kind::Silence] {
         let ids: Vec<(String,)> = sqlx::query_as(&format!(
-            "SELECT id FROM {table} WHERE replayed_at IS NULL \
-             AND (ends_at <= $1 OR canceled_at IS NOT NULL) ORDER BY id"
+            "SELECT id FROM {} WHERE replayed_at IS NULL \
+             AND (ends_at <= $1 OR canceled_at IS NOT NULL) ORDER BY id",
+            kind.table()
         ))
         .bind(now)
         .fetch_all(&mut *conn)
         .await?;
-        tags.extend(ids.into_iter().map(|(id,)| format!("{prefix}:{id}")));
+        tags.extend(ids.into_iter().map(|(id,)| format!("{}:{id}", kind.tag())));
     }
     Ok(tags)
 }
 
 pub async fn mark_replayed(conn: &mut AnyConnection, tag: &str, now: i64) -> StoreResult<()> {
-    let Some((kind, id)) = tag.split_once(':') else {
+    let found = tag.split_once(':').and_then(|(prefix, id)| {
+        [Kind::Maintenance, Kind::Silence]
+            .into_iter()
+            .find(|k| k.tag() == prefix)
+            .map(|k| (k, id))
+    });
+    let Some((kind, id)) = found else {
         return Ok(());
     };
-    let table = match kind {
-        "maintenance" => "maintenance_windows",
-        _ => "silences",
-    };
     sqlx::query(&format!(
-        "UPDATE {table} SET replayed_at = $2 WHERE id = $1 AND replayed_at IS NULL"
+        "UPDATE {} SET replayed_at = $2 WHERE id = $1 AND replayed_at IS NULL",
+        kind.table()
     ))
     .bind(id)
     .bind(now)
