@@ -35,6 +35,11 @@ async fn list_events(
     params: Result<Query<ListParams>, QueryRejection>,
 ) -> ApiResult<Json<Page<EventView>>> {
     let Query(params) = params?;
+    if params.priority.is_some() {
+        return Err(ApiError::BadRequest(
+            "`priority` filters incidents; events have none".to_owned(),
+        ));
+    }
     let query = params.validate(&["open", "resolved"])?;
     let rows = events::list(state.store.pool(), &query).await?;
     let views = rows

@@ -5,6 +5,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::ApiError;
 use crate::domain::{to_millis, Severity};
+use crate::pipeline::priority::Priority;
 use crate::store::ListQuery;
 
 pub const DEFAULT_LIMIT: i64 = 50;
@@ -19,6 +20,12 @@ pub struct ListParams {
     pub severity: Option<String>,
     /// Filter by source (rule file name).
     pub source: Option<String>,
+    /// Filter by the owning unit's code.
+    pub unit: Option<String>,
+    /// Filter by CI (an event's CI; an incident's root CI).
+    pub ci: Option<String>,
+    /// Filter incidents by priority, P1 to P5.
+    pub priority: Option<String>,
     /// Only items changed at or after this RFC 3339 time.
     pub since: Option<String>,
     /// `next_cursor` of the previous page.
@@ -59,10 +66,18 @@ impl ListParams {
                 "`limit` must be between 1 and {MAX_LIMIT}"
             )));
         }
+        if let Some(priority) = &self.priority {
+            Priority::parse(priority).ok_or_else(|| {
+                ApiError::BadRequest("`priority` must be one of P1, P2, P3, P4, P5".to_owned())
+            })?;
+        }
         Ok(ListQuery {
             status: self.status,
             severity: self.severity,
             source: self.source,
+            unit: self.unit,
+            ci: self.ci,
+            priority: self.priority,
             since,
             before: self.cursor,
             limit: limit + 1,

@@ -186,6 +186,10 @@ pub struct ListQuery {
     pub status: Option<String>,
     pub severity: Option<String>,
     pub source: Option<String>,
+    pub unit: Option<String>,
+    pub ci: Option<String>,
+    /// Incidents only.
+    pub priority: Option<String>,
     /// Only items changed at or after this time (ms).
     pub since: Option<i64>,
     /// Only items older than this id (the previous page's last id).
@@ -202,6 +206,9 @@ impl ListQuery {
             ("t.status = ?".to_owned(), text(&self.status)),
             ("t.severity = ?".to_owned(), text(&self.severity)),
             ("t.source = ?".to_owned(), text(&self.source)),
+            ("t.unit = ?".to_owned(), text(&self.unit)),
+            ("t.ci_id = ?".to_owned(), text(&self.ci)),
+            ("t.priority = ?".to_owned(), text(&self.priority)),
             (format!("t.{changed} >= ?"), self.since.map(Arg::Int)),
             ("t.id < ?".to_owned(), text(&self.before)),
         ];

@@ -1,5 +1,6 @@
 //! Binding alerts to CIs and correlating them by topology, with the ministry's registry.
 
+use reqwest::Method;
 use serde_json::{json, Value};
 
 use crate::helpers::{spawn_app, spawn_app_with_rules, Backend, TestApp};
@@ -241,6 +242,30 @@ async fn alerts_on_the_same_ci_join_one_incident_and_repeats_stay_in_it(backend:
         .clone();
     assert_eq!(cpu["relation"], "same_ci");
     assert_eq!(cpu["unit"], "DGII");
+    // Listings filter by unit, CI and priority.
+    fire(&app, "other", "srv-dgt-app01", "major").await;
+    let dgii = app.incidents("?unit=DGII").await;
+    assert_eq!(dgii.len(), 1);
+    assert_eq!(dgii[0]["id"], id);
+    assert_eq!(
+        app.incidents("?priority=P1").await.len(),
+        1,
+        "db-dgii: critical, critical"
+    );
+    assert_eq!(
+        app.incidents("?priority=P2").await.len(),
+        1,
+        "srv-dgt-app01: medium, major"
+    );
+    assert_eq!(app.events("?ci=db-dgii").await.len(), 2);
+    let resp = app
+        .as_admin(Method::GET, "/api/v1/events?priority=P1")
+        .await;
+    assert_eq!(resp.status(), 400);
+    let resp = app
+        .as_admin(Method::GET, "/api/v1/incidents?priority=P9")
+        .await;
+    assert_eq!(resp.status(), 400);
 }
 
 async fn an_unbound_alert_goes_to_the_central_desk_for_triage(backend: Backend) {
