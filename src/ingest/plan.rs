@@ -60,6 +60,8 @@ pub struct Plan {
     pub log: Vec<LogEntry>,
     /// The CIs of the incidents whose CIs changed.
     pub members: Vec<(String, Vec<String>)>,
+    /// Incidents merged in this batch, and where into.
+    merged: HashMap<String, String>,
     /// Incidents one of whose events resolved, with whether their rule auto-resolves.
     pub maybe_cleared: BTreeMap<String, (bool, i64)>,
     /// Per job, per signal: the answer; `incident_action` of resolutions is settled
@@ -185,6 +187,7 @@ impl Plan {
                 event_id,
                 incident_id,
             } => {
+                let incident_id = incident_id.map(|id| self.surviving(&id));
                 let held = self.gate(state, step, ctx);
                 self.repeat_event(&event_id, step, held.clone(), state);
                 match incident_id {
@@ -210,6 +213,7 @@ impl Plan {
                 event_id,
                 incident_id,
             } => {
+                let incident_id = incident_id.map(|id| self.surviving(&id));
                 self.note_change(state, signal, step.now);
                 self.resolve_event(&event_id, step, state);
                 if let Some(latest) = state.latest.as_mut() {
@@ -229,6 +233,19 @@ impl Plan {
             }
         }
         result
+    }
+
+    /// The incident that holds `id`'s alerts now: itself, or where a merge earlier in
+    /// the batch sent them (following chains).
+    fn surviving(&self, id: &str) -> String {
+        let mut current = id;
+        for _ in 0..=self.merged.len() {
+            match self.merged.get(current) {
+                Some(into) => current = into,
+                None => break,
+            }
+        }
+        current.to_owned()
     }
 
     /// Stores the marks as they are after the alert found its incident (which they
@@ -298,7 +315,7 @@ impl Plan {
             .filter(|_| correlation.enabled)
             .and_then(|ci| active.cause(ctx.registry, ci, correlation, relations, step.now));
         let (incident, reason, action) = match (&state.open_incident, correlated) {
-            (Some(own), _) => (own.clone(), Reason::Repeat, IncidentAction::Updated),
+            (Some(own), _) => (self.surviving(own), Reason::Repeat, IncidentAction::Updated),
             (None, Some(join)) => (join.incident, join.reason, IncidentAction::Updated),
             (None, None) => {
                 let id = self.open_incident(active, step, ctx);
@@ -444,7 +461,8 @@ impl Plan {
         }
         let severity = rerated.as_ref().map(|(s, _, _)| s.as_str().to_owned());
         let rating = rerated.map(|(_, r, _)| r);
-        let counted = i64::from(step.kind == SubmissionKind::Alert);
+        // A replay stands for its held alert when it joins, but repeats nothing.
+        let counted = i64::from(step.kind == SubmissionKind::Alert || new_event);
         if let Some(row) = self.new_incidents.get_mut(incident) {
             row.event_count += i64::from(new_event);
             row.alert_count += counted;
@@ -526,6 +544,7 @@ impl Plan {
             "merged",
             serde_json::json!({ "from": from, "reason": &reason }),
         ));
+        self.merged.insert(from.to_owned(), into.to_owned());
         self.merges.push(Merge {
             from: from.to_owned(),
             into: into.to_owned(),
@@ -808,5 +827,55 @@ mod tests {
             1
         );
         assert!(plan.maybe_cleared.contains_key("inc_1"));
+    }
+
+    #[test]
+    fn alerts_of_an_incident_merged_earlier_in_the_batch_go_to_the_survivor() {
+        use crate::cmdb::model::{ConfigItem, Criticality, Dependency};
+        let ci = |id: &str, deps: &[&str]| ConfigItem {
+            id: id.into(),
+            name: id.into(),
+            kind: "server".into(),
+            unit: "U".into(),
+            criticality: Criticality::High,
+            identifiers: vec![],
+            attributes: Default::default(),
+            depends_on: deps
+                .iter()
+                .map(|d| Dependency {
+                    ci: (*d).into(),
+                    relation: "depends_on".into(),
+                })
+                .collect(),
+        };
+        let registry = Registry::build(1, vec![], vec![ci("db", &[]), ci("app", &["db"])]);
+        let on = |fp: &str, target: &str, status| {
+            let mut s = signal(fp, status, T0);
+            s.ci_candidates = vec![target.to_owned()];
+            s
+        };
+        let jobs = vec![
+            job(vec![on("a", "app", AlertStatus::Firing)]),
+            job(vec![on("b", "db", AlertStatus::Firing)]),
+            job(vec![on("a", "app", AlertStatus::Resolved)]),
+        ];
+        let (suppressions, priority) = (Suppressions::default(), PriorityConfig::default());
+        let ctx = Context {
+            registry: &registry,
+            suppressions: &suppressions,
+            priority: &priority,
+            admin_unit: "DESK",
+        };
+        let plan = plan(&jobs, KnownState::default(), &ctx);
+        let first = plan.results[0][0].incident_id.clone().expect("opened");
+        let survivor = plan.results[1][0].incident_id.clone().expect("opened");
+        assert_eq!(plan.merges.len(), 1);
+        assert_eq!(
+            (&plan.merges[0].from, &plan.merges[0].into),
+            (&first, &survivor)
+        );
+        assert_eq!(plan.results[2][0].incident_id.as_ref(), Some(&survivor));
+        assert!(plan.maybe_cleared.contains_key(&survivor));
+        assert!(!plan.maybe_cleared.contains_key(&first));
     }
 }

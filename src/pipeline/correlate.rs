@@ -126,6 +126,10 @@ impl Active {
             return;
         };
         entry.last_seen = entry.last_seen.max(now);
+        // An incident about no CI (triage) never correlates: it gathers no members.
+        if entry.root.is_none() {
+            return;
+        }
         if let Some(ci) = ci.filter(|ci| !entry.members.contains(ci)) {
             entry.members.push(ci);
             self.by_ci.entry(ci).or_default().push(incident.to_owned());

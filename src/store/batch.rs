@@ -119,7 +119,9 @@ pub async fn known_state(conn: &mut AnyConnection, keys: &[Key]) -> StoreResult<
         }
         for row in query.fetch_all(&mut *conn).await? {
             let key = (row.source, row.fingerprint);
-            if let Some(incident) = row.open_incident {
+            // The alert's own open incident, else the open one its latest event is in
+            // (it joined another's by correlation, or its own was merged into one).
+            if let Some(incident) = row.open_incident.or_else(|| row.incident_id.clone()) {
                 open_incidents.insert(key.clone(), incident);
             }
             if let Some(stored) = row

@@ -447,7 +447,52 @@ async fn only_the_relations_a_rule_names_correlate(backend: Backend) {
     );
 }
 
+async fn an_alert_whose_incident_was_merged_returns_to_the_surviving_one(backend: Backend) {
+    let isolated = PROBE_RULES
+        .replace("name: probe", "name: isolated")
+        .replace("rules:", "correlation: { enabled: false }\nrules:");
+    let app = spawn_app_with_rules(
+        backend,
+        &[("probe.yaml", PROBE_RULES), ("isolated.yaml", &isolated)],
+        |_| {},
+    )
+    .await;
+    app.import_ministry().await;
+    let own = app
+        .ingest(
+            "isolated",
+            &probe("a", "srv-safi-app01", "critical", "firing"),
+        )
+        .await;
+    let own = own["alerts"][0]["incident_id"].clone();
+    let cause = app
+        .ingest("probe", &probe("b", "db-safi-pg01", "critical", "firing"))
+        .await;
+    let survivor = cause["alerts"][0]["incident_id"].clone();
+    let merged = app
+        .get(&format!("/api/v1/incidents/{}", own.as_str().expect("id")))
+        .await;
+    assert_eq!(merged["merged_into"], survivor);
+    // The alert does not correlate by itself, yet its next occurrence goes where its
+    // last one went, not to a new incident.
+    app.ingest(
+        "isolated",
+        &probe("a", "srv-safi-app01", "critical", "resolved"),
+    )
+    .await;
+    let again = app
+        .ingest(
+            "isolated",
+            &probe("a", "srv-safi-app01", "critical", "firing"),
+        )
+        .await;
+    assert_eq!(again["alerts"][0]["outcome"], "created");
+    assert_eq!(again["alerts"][0]["incident_id"], survivor);
+    assert_eq!(app.incidents("?status=new").await.len(), 1);
+}
+
 on_both_stores!(
+    an_alert_whose_incident_was_merged_returns_to_the_surviving_one,
     only_the_relations_a_rule_names_correlate,
     a_storm_from_the_cluster_down_opens_exactly_one_incident,
     the_same_storm_in_reverse_order_ends_merged_the_same_way,
