@@ -99,6 +99,7 @@ async fn put_unit(
         )));
     }
     let mut tx = state.store.begin_write().await?;
+    cmdb::lock_registry(&mut tx).await?;
     let created = cmdb::put_unit(&mut tx, &unit, now()).await?;
     tx.commit().await?;
     state.live.refresh(&state.store).await?;
@@ -125,6 +126,7 @@ async fn delete_unit(
     Path(code): Path<String>,
 ) -> ApiResult<StatusCode> {
     let mut tx = state.store.begin_write().await?;
+    cmdb::lock_registry(&mut tx).await?;
     let owned = cmdb::cis_of_unit(&mut tx, &code).await?;
     if owned > 0 {
         return Err(ApiError::Conflict(format!(
@@ -288,19 +290,15 @@ async fn delete_ci(
     _who: Admin,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    let registry = state.live.fresh_registry(&state.store).await?;
-    let node = registry.find(&id).ok_or_else(|| ci_not_found(&id))?;
-    let direct: Vec<String> = registry
-        .direct_dependants(node)
-        .map(|n| registry.node(n).id.clone())
-        .collect();
+    let mut tx = state.store.begin_write().await?;
+    cmdb::lock_registry(&mut tx).await?;
+    let direct = cmdb::dependants(&mut tx, &id).await?;
     if !direct.is_empty() {
         return Err(ApiError::Conflict(format!(
             "CI `{id}` is needed by {}; change their dependencies first",
             direct.join(", ")
         )));
     }
-    let mut tx = state.store.begin_write().await?;
     if !cmdb::delete_ci(&mut tx, &id).await? {
         return Err(ci_not_found(&id));
     }

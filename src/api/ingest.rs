@@ -122,6 +122,7 @@ async fn accept(
             signals: evaluated.signals,
             received_at: request.received_at,
             kind: SubmissionKind::Alert,
+            expected: Vec::new(),
         })
         .await?;
     if !evaluated.refused.is_empty() {

@@ -97,6 +97,9 @@ pub struct SilenceParams {
     pub current: bool,
 }
 
+/// Most windows or silences one listing returns, newest first.
+const LISTING_LIMIT: i64 = 1000;
+
 fn now() -> i64 {
     to_millis(jiff::Timestamp::now())
 }
@@ -203,6 +206,7 @@ async fn list_maintenance(
         &mut conn,
         params.current.then_some(now),
         params.ci.as_deref(),
+        Some(LISTING_LIMIT),
     )
     .await?;
     Ok(Json(
@@ -376,7 +380,12 @@ async fn list_silences(
     let Query(params) = params?;
     let now = now();
     let mut conn = state.store.pool().acquire().await?;
-    let rows = noise::list_silences(&mut conn, params.current.then_some(now)).await?;
+    let rows = noise::list_silences(
+        &mut conn,
+        params.current.then_some(now),
+        Some(LISTING_LIMIT),
+    )
+    .await?;
     Ok(Json(
         rows.into_iter().map(|r| SilenceView::of(r, now)).collect(),
     ))

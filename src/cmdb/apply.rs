@@ -64,6 +64,7 @@ pub async fn import(
     dry_run: bool,
 ) -> Result<ImportReport, ChangeError> {
     let mut tx = store.begin_write().await?;
+    cmdb::lock_registry(&mut tx).await?;
     let stored_units = cmdb::unit_codes(&mut tx).await?;
     let stored_cis = cmdb::cis_by_id(&mut tx).await?;
     validate(catalog, &existing(&stored_units, &stored_cis))?;
@@ -106,6 +107,7 @@ pub async fn put_ci(
     must_be_new: bool,
 ) -> Result<Written, ChangeError> {
     let mut tx = store.begin_write().await?;
+    cmdb::lock_registry(&mut tx).await?;
     let stored_units = cmdb::unit_codes(&mut tx).await?;
     let stored_cis = cmdb::cis_by_id(&mut tx).await?;
     if must_be_new && stored_cis.contains_key(&ci.id) {

@@ -213,15 +213,6 @@ impl Registry {
         }
     }
 
-    /// The CIs that depend on `node` directly.
-    pub fn direct_dependants(&self, node: Node) -> impl Iterator<Item = Node> + '_ {
-        self.needed_by
-            .get(node as usize)
-            .into_iter()
-            .flatten()
-            .map(|edge| edge.to)
-    }
-
     /// Every CI that depends on `node`, transitively, nearest first.
     pub fn impact(&self, node: Node) -> Vec<Node> {
         let mut out = Vec::new();

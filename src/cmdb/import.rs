@@ -239,6 +239,16 @@ impl Record for ConfigItem {
                 ));
             }
         }
+        // One edge per pair: the store keys dependencies by (CI, target).
+        let mut targets = HashSet::new();
+        for dependency in &self.depends_on {
+            if !dependency.ci.is_empty() && !targets.insert(dependency.ci.as_str()) {
+                wrong.push(format!(
+                    "CI `{}` lists `{}` more than once in depends_on",
+                    self.id, dependency.ci
+                ));
+            }
+        }
         wrong
     }
 }
@@ -1748,7 +1758,7 @@ mod tests {
     #[test]
     fn dependency_on_an_unknown_ci() {
         let text = registry(&[
-            "{ id: a, name: A, type: server, unit: U, criticality: low, depends_on: [b, ghost, { ci: ghost, relation: runs_on }] }",
+            "{ id: a, name: A, type: server, unit: U, criticality: low, depends_on: [b, ghost] }",
             "{ id: b, name: B, type: server, unit: U, criticality: low }",
         ]);
         assert_eq!(
@@ -1965,6 +1975,18 @@ mod tests {
         assert_eq!(
             found[1],
             (Some(2), format!("dependency cycle: ci1 → ci2 → ci3 → ci4 → ci5 → ci6 → … {} more … → ci19995 → ci19996 → ci19997 → ci19998 → ci19999 → ci0 → ci1", n - 12))
+        );
+    }
+
+    #[test]
+    fn a_dependency_listed_twice_is_refused_at_its_line() {
+        let text = "units:\n  - { code: U, name: U }\nconfig_items:\n  - { id: a, name: A, type: server, unit: U, criticality: low }\n  - { id: b, name: B, type: server, unit: U, criticality: low, depends_on: [a, { ci: a, relation: runs_on }] }\n";
+        let problems = parse(text, Format::Yaml).expect_err("refused").0;
+        assert_eq!(problems.len(), 1);
+        assert_eq!(problems[0].line, Some(5));
+        assert!(
+            problems[0].message.contains("`a` more than once"),
+            "{problems:?}"
         );
     }
 }

@@ -28,6 +28,9 @@ pub struct Submission {
     pub signals: Vec<Signal>,
     pub received_at: Timestamp,
     pub kind: SubmissionKind,
+    /// For Vigía's own submissions, the event each signal stands for: the signal acts
+    /// only if that event is still its alert's open one (else it is stale).
+    pub expected: Vec<String>,
 }
 
 /// Who is speaking: the monitoring tool, or Vigía on the tool's behalf.
@@ -39,6 +42,21 @@ pub enum SubmissionKind {
     Timeout,
     /// Still-firing events re-evaluated when the window or silence that held them ends.
     Replay,
+}
+
+impl AlertResult {
+    /// Nothing changed: the signal was about an occurrence that is over.
+    pub fn stale(signal: &Signal, latest: Option<&crate::pipeline::dedup::LatestEvent>) -> Self {
+        AlertResult {
+            fingerprint: signal.fingerprint.to_string(),
+            outcome: Outcome::Stale,
+            event_id: latest.map(|l| l.id.clone()),
+            incident_id: None,
+            incident_action: None,
+            ci: None,
+            held_by: None,
+        }
+    }
 }
 
 /// What happened to one alert of a payload.

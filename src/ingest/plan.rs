@@ -99,7 +99,7 @@ pub fn plan(jobs: &[Submission], mut known: KnownState, ctx: &Context) -> Plan {
             received_at: now,
         });
         let mut results = Vec::with_capacity(job.signals.len());
-        for signal in &job.signals {
+        for (position, signal) in job.signals.iter().enumerate() {
             let key = key_of(signal);
             let state = keys.entry(key.clone()).or_insert_with(|| KeyState {
                 latest: known.latest.get(&key).cloned(),
@@ -107,6 +107,13 @@ pub fn plan(jobs: &[Submission], mut known: KnownState, ctx: &Context) -> Plan {
                 marks: known.marks.remove(&key).unwrap_or_default(),
                 flapping: false,
             });
+            if let Some(expected) = job.expected.get(position) {
+                let open = state.latest.as_ref().filter(|l| l.open).map(|l| &l.id);
+                if open != Some(expected) {
+                    results.push(AlertResult::stale(signal, state.latest.as_ref()));
+                    continue;
+                }
+            }
             let ci = ctx.registry.bind(&signal.ci_candidates).map(|(n, _)| n);
             let step = Step {
                 signal,
@@ -707,6 +714,7 @@ mod tests {
             signals,
             received_at: jiff::Timestamp::now(),
             kind: SubmissionKind::Alert,
+            expected: Vec::new(),
         }
     }
 
@@ -877,5 +885,36 @@ mod tests {
         assert_eq!(plan.results[2][0].incident_id.as_ref(), Some(&survivor));
         assert!(plan.maybe_cleared.contains_key(&survivor));
         assert!(!plan.maybe_cleared.contains_key(&first));
+    }
+
+    #[test]
+    fn vigias_own_signals_act_only_on_the_event_they_were_meant_for() {
+        let mut known = KnownState::default();
+        known.latest.insert(
+            ("am".to_owned(), "a".to_owned()),
+            LatestEvent {
+                id: "evt_2".into(),
+                open: true,
+                starts_at: Some(T1.parse().expect("t")),
+                ends_at: None,
+                incident_id: None,
+                timed_out: false,
+            },
+        );
+        let mut timeout = job(vec![
+            signal("a", AlertStatus::Resolved, T0),
+            signal("a", AlertStatus::Resolved, T1),
+        ]);
+        timeout.kind = SubmissionKind::Timeout;
+        timeout.expected = vec!["evt_1".into(), "evt_2".into()];
+        let plan = plan_alone(&[timeout], known);
+        assert_eq!(
+            plan.results[0][0].outcome,
+            Outcome::Stale,
+            "evt_1 is not open any more"
+        );
+        assert_eq!(plan.results[0][1].outcome, Outcome::Resolved);
+        let change = plan.event_changes.get("evt_2").expect("resolved");
+        assert_eq!(change.resolved_by.as_deref(), Some("timeout"));
     }
 }

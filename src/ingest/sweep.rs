@@ -12,12 +12,16 @@ use tracing::{info, warn};
 
 use super::{Intake, IntakeError, Submission, SubmissionKind};
 use crate::domain::{from_millis, to_millis, AlertStatus, Fingerprint, IncidentPolicy, Signal};
-use crate::rules::RuleSet;
+use crate::rules::{RuleSet, SourceRules};
 use crate::store::events::{self, EventRow};
 use crate::store::{noise, Store, StoreError};
 
-/// Events resolved by timeout per source and sweep, so one sweep stays one batch.
-const TIMEOUT_BATCH: i64 = 500;
+/// Events timed out per source, or replayed per round, in one submission.
+const BATCH: i64 = 500;
+/// Rounds of replay per window and sweep; what is left waits for the next sweep.
+const REPLAY_ROUNDS: usize = 20;
+/// How long after a window or silence ends its held events are replayed.
+const REPLAY_GRACE_MS: i64 = 2_000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SweepError {
@@ -70,80 +74,112 @@ impl Sweeper {
         }
     }
 
-    /// One pass: timeouts, then replays.
+    /// One pass: timeouts, then replays. A source or a window that fails is logged and
+    /// left for the next pass; the others go on.
     pub async fn sweep(&self) -> Result<(), SweepError> {
         let rules = self.rules.read().unwrap_or_else(|p| p.into_inner()).clone();
-        self.timeouts(&rules).await?;
+        self.timeouts(&rules).await;
         self.replays(&rules).await
     }
 
-    async fn timeouts(&self, rules: &RuleSet) -> Result<(), SweepError> {
-        let now = jiff::Timestamp::now();
+    async fn timeouts(&self, rules: &RuleSet) {
         for source in rules.sources() {
-            let before = source
-                .resolve_timeout
-                .map(|secs| to_millis(now) - i64::try_from(secs * 1000).unwrap_or(i64::MAX));
-            let mut conn = self.store.pool().acquire().await?;
-            let rows = events::expired(
-                &mut conn,
-                &source.source,
-                before,
-                to_millis(now),
-                TIMEOUT_BATCH,
-            )
-            .await?;
-            drop(conn);
-            if rows.is_empty() {
-                continue;
+            if let Err(e) = self.time_out(source, rules).await {
+                warn!(source = %source.source, error = %e, "timeouts failed; next sweep retries");
             }
-            let count = rows.len();
-            self.submit(&source.source, rows, SubmissionKind::Timeout, rules)
-                .await?;
+        }
+    }
+
+    async fn time_out(&self, source: &SourceRules, rules: &RuleSet) -> Result<(), SweepError> {
+        let now = to_millis(jiff::Timestamp::now());
+        let before = source.resolve_timeout.map(|secs| {
+            now.saturating_sub(i64::try_from(secs.saturating_mul(1000)).unwrap_or(i64::MAX))
+        });
+        let mut conn = self.store.pool().acquire().await?;
+        let rows = events::expired(&mut conn, &source.source, before, now, BATCH).await?;
+        drop(conn);
+        let count = self
+            .submit(&source.source, rows, SubmissionKind::Timeout, rules)
+            .await?;
+        if count > 0 {
             info!(source = %source.source, count, "events resolved by timeout");
         }
         Ok(())
     }
 
     async fn replays(&self, rules: &RuleSet) -> Result<(), SweepError> {
+        // A batch planned just before the end may commit just after it: its held events
+        // are seen once the grace has passed.
         let now = to_millis(jiff::Timestamp::now());
         let mut conn = self.store.pool().acquire().await?;
-        let tags = noise::over_not_replayed(&mut conn, now).await?;
+        let tags = noise::over_not_replayed(&mut conn, now - REPLAY_GRACE_MS).await?;
+        drop(conn);
         for tag in tags {
-            let rows = events::held_by(&mut conn, &tag).await?;
+            if let Err(e) = self.replay(&tag, rules).await {
+                warn!(%tag, error = %e, "replay failed; next sweep retries");
+            }
+        }
+        Ok(())
+    }
+
+    /// Replays what `tag` holds, a batch at a time; marks it replayed once it holds
+    /// nothing (or only events no rule can read any more).
+    async fn replay(&self, tag: &str, rules: &RuleSet) -> Result<(), SweepError> {
+        for _ in 0..REPLAY_ROUNDS {
+            let mut conn = self.store.pool().acquire().await?;
+            let rows = events::held_by(&mut conn, tag, BATCH).await?;
+            drop(conn);
             let mut by_source: std::collections::BTreeMap<String, Vec<EventRow>> =
                 Default::default();
             for row in rows {
                 by_source.entry(row.source.clone()).or_default().push(row);
             }
+            let mut replayed = 0;
             for (source, rows) in by_source {
-                let count = rows.len();
-                self.submit(&source, rows, SubmissionKind::Replay, rules)
+                let count = self
+                    .submit(&source, rows, SubmissionKind::Replay, rules)
                     .await?;
                 info!(%tag, %source, count, "held events evaluated again");
+                replayed += count;
             }
-            noise::mark_replayed(&mut conn, &tag, now).await?;
+            if replayed == 0 {
+                let mut conn = self.store.pool().acquire().await?;
+                noise::mark_replayed(&mut conn, tag, to_millis(jiff::Timestamp::now())).await?;
+                return Ok(());
+            }
         }
         Ok(())
     }
 
+    /// Submits the events as signals, each tied to its event so the writer acts only if
+    /// it is still the open one; the number submitted.
     async fn submit(
         &self,
         source: &str,
         rows: Vec<EventRow>,
         kind: SubmissionKind,
         rules: &RuleSet,
-    ) -> Result<(), SweepError> {
+    ) -> Result<usize, SweepError> {
         let received_at = jiff::Timestamp::now();
         let (why, status) = match kind {
             SubmissionKind::Timeout => ("timeout", AlertStatus::Resolved),
             _ => ("replay", AlertStatus::Firing),
         };
-        let ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
-        let payload = serde_json::json!({ "vigia": why, "events": ids }).to_string();
-        let signals = rows
+        let (signals, expected): (Vec<Signal>, Vec<String>) = rows
             .iter()
-            .filter_map(|row| signal_of(row, status, received_at, rules))
-            .collect();
+            .filter_map(|row| {
+                let signal = signal_of(row, status, received_at, rules);
+                if signal.is_none() {
+                    warn!(event = %row.id, "a stored event no rule can read any more; left as it is");
+                }
+                signal.map(|s| (s, row.id.clone()))
+            })
+            .unzip();
+        if signals.is_empty() {
+            return Ok(0);
+        }
+        let payload = serde_json::json!({ "vigia": why, "events": &expected }).to_string();
+        let count = signals.len();
         self.intake
             .submit(Submission {
                 source: source.to_owned(),
@@ -153,9 +189,10 @@ impl Sweeper {
                 signals,
                 received_at,
                 kind,
+                expected,
             })
             .await?;
-        Ok(())
+        Ok(count)
     }
 }
 

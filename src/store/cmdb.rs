@@ -26,6 +26,23 @@ pub async fn generations(conn: &mut AnyConnection) -> StoreResult<(i64, i64)> {
     Ok((of(REGISTRY), of(SUPPRESSIONS)))
 }
 
+/// Takes the registry's write lock for the rest of the transaction, first thing, so
+/// registry writes run one at a time and each reads what the one before committed
+/// (PostgreSQL runs READ COMMITTED; SQLite's `BEGIN IMMEDIATE` already serializes).
+pub async fn lock_registry(conn: &mut AnyConnection) -> StoreResult<()> {
+    bump(conn, REGISTRY).await
+}
+
+/// The CIs that depend directly on `id`, as committed.
+pub async fn dependants(conn: &mut AnyConnection, id: &str) -> StoreResult<Vec<String>> {
+    let rows: Vec<(String,)> =
+        sqlx::query_as("SELECT ci_id FROM ci_dependencies WHERE depends_on = $1 ORDER BY ci_id")
+            .bind(id)
+            .fetch_all(&mut *conn)
+            .await?;
+    Ok(rows.into_iter().map(|(ci,)| ci).collect())
+}
+
 pub async fn bump(conn: &mut AnyConnection, name: &str) -> StoreResult<()> {
     sqlx::query("UPDATE generations SET generation = generation + 1 WHERE name = $1")
         .bind(name)

@@ -312,9 +312,14 @@ pub async fn expired(
 }
 
 /// Open events held by this window or silence (`maintenance:<id>`, `silence:<id>`).
-pub async fn held_by(conn: &mut AnyConnection, tag: &str) -> StoreResult<Vec<EventRow>> {
+pub async fn held_by(
+    conn: &mut AnyConnection,
+    tag: &str,
+    limit: i64,
+) -> StoreResult<Vec<EventRow>> {
     let sql = format!(
-        "SELECT {COLUMNS} FROM events t WHERE t.status = 'open' AND t.held_by = $1 ORDER BY t.id"
+        "SELECT {COLUMNS} FROM events t WHERE t.status = 'open' AND t.held_by = $1 \
+         ORDER BY t.id LIMIT {limit}"
     );
     Ok(sqlx::query_as(&sql).bind(tag).fetch_all(&mut *conn).await?)
 }

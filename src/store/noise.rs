@@ -67,11 +67,18 @@ pub async fn maintenance(
     .await?)
 }
 
+/// ` LIMIT n`, or nothing: the pipeline needs every window and silence in force, an
+/// API listing only a page.
+fn limit_clause(limit: Option<i64>) -> String {
+    limit.map(|n| format!(" LIMIT {n}")).unwrap_or_default()
+}
+
 /// Windows newest first; `current_at`: only those not over at that time.
 pub async fn list_maintenance(
     conn: &mut AnyConnection,
     current_at: Option<i64>,
     ci: Option<&str>,
+    limit: Option<i64>,
 ) -> StoreResult<Vec<MaintenanceRow>> {
     let mut filter = super::Filter::default();
     if let Some(now) = current_at {
@@ -84,8 +91,9 @@ pub async fn list_maintenance(
         filter.push("t.ci_id = ?", super::Arg::text(ci));
     }
     let sql = format!(
-        "SELECT {MAINTENANCE_COLUMNS} FROM maintenance_windows t {} ORDER BY t.id DESC LIMIT 1000",
-        filter.sql()
+        "SELECT {MAINTENANCE_COLUMNS} FROM maintenance_windows t {} ORDER BY t.id DESC{}",
+        filter.sql(),
+        limit_clause(limit)
     );
     Ok(filter
         .bind(sqlx::query_as(&sql))
@@ -220,12 +228,14 @@ pub async fn silence(conn: &mut AnyConnection, id: &str) -> StoreResult<Option<S
 pub async fn list_silences(
     conn: &mut AnyConnection,
     current_at: Option<i64>,
+    limit: Option<i64>,
 ) -> StoreResult<Vec<SilenceRow>> {
+    let limit = limit_clause(limit);
     let rows: Vec<SilenceDbRow> = match current_at {
         Some(now) => {
             sqlx::query_as(&format!(
                 "SELECT {SILENCE_COLUMNS} FROM silences \
-                 WHERE ends_at > $1 AND canceled_at IS NULL ORDER BY id DESC LIMIT 1000"
+                 WHERE ends_at > $1 AND canceled_at IS NULL ORDER BY id DESC{limit}"
             ))
             .bind(now)
             .fetch_all(&mut *conn)
@@ -233,7 +243,7 @@ pub async fn list_silences(
         }
         None => {
             sqlx::query_as(&format!(
-                "SELECT {SILENCE_COLUMNS} FROM silences ORDER BY id DESC LIMIT 1000"
+                "SELECT {SILENCE_COLUMNS} FROM silences ORDER BY id DESC{limit}"
             ))
             .fetch_all(&mut *conn)
             .await?
@@ -248,7 +258,7 @@ pub async fn load(
     generation: i64,
     now: i64,
 ) -> StoreResult<Suppressions> {
-    let maintenance = list_maintenance(conn, Some(now), None)
+    let maintenance = list_maintenance(conn, Some(now), None, None)
         .await?
         .into_iter()
         .map(|w| Maintenance {
@@ -260,7 +270,7 @@ pub async fn load(
         })
         .collect();
     let mut silences = Vec::new();
-    for row in list_silences(conn, Some(now)).await? {
+    for row in list_silences(conn, Some(now), None).await? {
         let matchers = row
             .matchers
             .iter()

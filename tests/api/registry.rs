@@ -221,6 +221,19 @@ async fn cis_are_created_changed_and_deleted_through_the_api(backend: Backend) {
         problem["errors"][0].as_str().expect("e").contains("cycle"),
         "{problem}"
     );
+    let mut twice = ci.clone();
+    twice["id"] = json!("srv-doble");
+    twice["identifiers"] = json!([]);
+    twice["depends_on"] = json!(["vm-cluster01", { "ci": "vm-cluster01", "relation": "runs_on" }]);
+    let (status, problem) = app.admin_json(Method::POST, "/api/v1/cis", &twice).await;
+    assert_eq!(status, 422, "{problem}");
+    assert!(
+        problem["detail"]
+            .as_str()
+            .expect("d")
+            .contains("more than once"),
+        "{problem}"
+    );
     let mut taken = ci.clone();
     taken["id"] = json!("srv-otro");
     let (status, problem) = app.admin_json(Method::POST, "/api/v1/cis", &taken).await;
