@@ -187,7 +187,7 @@ async fn ci_import(config: &Config, file: &Path, dry_run: bool) -> anyhow::Resul
             }
             Ok(ExitCode::FAILURE)
         }
-        Err(e @ ChangeError::Exists(_)) => Err(e.into()),
+        Err(e @ (ChangeError::Exists(_) | ChangeError::Concurrent)) => Err(e.into()),
         Err(ChangeError::Store(e)) => Err(e.into()),
     }
 }

@@ -193,8 +193,9 @@ impl From<crate::cmdb::apply::ChangeError> for ApiError {
     fn from(e: crate::cmdb::apply::ChangeError) -> Self {
         match e {
             crate::cmdb::apply::ChangeError::Invalid(problems) => ApiError::invalid(problems),
-            exists @ crate::cmdb::apply::ChangeError::Exists(_) => {
-                ApiError::Conflict(exists.to_string())
+            conflict @ (crate::cmdb::apply::ChangeError::Exists(_)
+            | crate::cmdb::apply::ChangeError::Concurrent) => {
+                ApiError::Conflict(conflict.to_string())
             }
             crate::cmdb::apply::ChangeError::Store(e) => e.into(),
         }

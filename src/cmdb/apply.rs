@@ -18,6 +18,8 @@ pub enum ChangeError {
     Invalid(#[from] ImportErrors),
     #[error("CI `{0}` already exists")]
     Exists(String),
+    #[error("the registry changed while this change was being checked; send it again")]
+    Concurrent,
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -63,11 +65,9 @@ pub async fn import(
     now: i64,
     dry_run: bool,
 ) -> Result<ImportReport, ChangeError> {
-    let mut tx = store.begin_write().await?;
-    cmdb::lock_registry(&mut tx).await?;
-    let stored_units = cmdb::unit_codes(&mut tx).await?;
-    let stored_cis = cmdb::cis_by_id(&mut tx).await?;
+    let (generation, stored_units, stored_cis) = snapshot(store).await?;
     validate(catalog, &existing(&stored_units, &stored_cis))?;
+    let mut tx = locked(store, generation).await?;
     let mut report = ImportReport {
         people: catalog.people.len(),
         dry_run,
@@ -106,10 +106,7 @@ pub async fn put_ci(
     now: i64,
     must_be_new: bool,
 ) -> Result<Written, ChangeError> {
-    let mut tx = store.begin_write().await?;
-    cmdb::lock_registry(&mut tx).await?;
-    let stored_units = cmdb::unit_codes(&mut tx).await?;
-    let stored_cis = cmdb::cis_by_id(&mut tx).await?;
+    let (generation, stored_units, stored_cis) = snapshot(store).await?;
     if must_be_new && stored_cis.contains_key(&ci.id) {
         return Err(ChangeError::Exists(ci.id));
     }
@@ -118,10 +115,47 @@ pub async fn put_ci(
         ..Catalog::default()
     };
     validate(&catalog, &existing(&stored_units, &stored_cis))?;
+    let mut tx = locked(store, generation).await?;
     let cis: Vec<&ConfigItem> = catalog.cis.iter().map(|l| &l.item).collect();
     let written = cmdb::put_cis(&mut tx, &cis, &stored_cis, now).await?;
     tx.commit().await?;
     Ok(written.into_iter().next().unwrap_or(Written::Unchanged))
+}
+
+type Snapshot = (
+    i64,
+    std::collections::BTreeMap<String, Unit>,
+    HashMap<String, ConfigItem>,
+);
+
+/// The registry as stored, read outside the write lock: with a large registry the read
+/// takes seconds, which the intake writer must not wait for.
+async fn snapshot(store: &Store) -> Result<Snapshot, ChangeError> {
+    let mut conn = store.pool().acquire().await?;
+    let (generation, _) = cmdb::generations(&mut conn).await?;
+    let units = cmdb::unit_codes(&mut conn).await?;
+    let cis = cmdb::cis_by_id(&mut conn).await?;
+    // A change committed during the reads shows as a newer generation: read again.
+    let (after, _) = cmdb::generations(&mut conn).await?;
+    if after != generation {
+        return Err(ChangeError::Concurrent);
+    }
+    Ok((generation, units, cis))
+}
+
+/// The write transaction, holding the registry lock, if nothing changed the registry
+/// since the snapshot at `generation` was read.
+async fn locked(
+    store: &Store,
+    generation: i64,
+) -> Result<sqlx::Transaction<'static, sqlx::Any>, ChangeError> {
+    let mut tx = store.begin_write().await?;
+    cmdb::lock_registry(&mut tx).await?;
+    let (now, _) = cmdb::generations(&mut tx).await?;
+    if now != generation + 1 {
+        return Err(ChangeError::Concurrent);
+    }
+    Ok(tx)
 }
 
 fn existing(
