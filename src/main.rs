@@ -173,9 +173,10 @@ async fn ci_import(config: &Config, file: &Path, dry_run: bool) -> anyhow::Resul
                 )
             };
             println!(
-                "{}: units {verb} {}; CIs {verb} {}",
+                "{}: units {verb} {}; people {verb} {}; CIs {verb} {}",
                 file.display(),
                 c(report.units),
+                c(report.people),
                 c(report.cis)
             );
             Ok(ExitCode::SUCCESS)

@@ -8,8 +8,9 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::import::{validate, Catalog, Existing, ExistingCi, ImportErrors, Located};
-use super::model::{ConfigItem, Unit};
+use super::model::{ConfigItem, Person, Unit};
 use crate::store::cmdb::{self, Written};
+use crate::store::people;
 use crate::store::{Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
@@ -52,9 +53,8 @@ impl Counts {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, ToSchema)]
 pub struct ImportReport {
     pub units: Counts,
+    pub people: Counts,
     pub cis: Counts,
-    /// People listed in the file (they are stored by the desk procedure).
-    pub people: usize,
     pub dry_run: bool,
 }
 
@@ -69,7 +69,6 @@ pub async fn import(
     validate(catalog, &existing(&stored_units, &stored_cis))?;
     let mut tx = locked(store, generation).await?;
     let mut report = ImportReport {
-        people: catalog.people.len(),
         dry_run,
         ..ImportReport::default()
     };
@@ -84,6 +83,14 @@ pub async fn import(
         }
         report.units.add(written);
     }
+    let stored_people = people::by_login(&mut tx).await?;
+    let listed: Vec<&Person> = catalog.people.iter().map(|l| &l.item).collect();
+    let written = if dry_run {
+        people::compare(&listed, &stored_people)
+    } else {
+        people::put(&mut tx, &listed, &stored_people, now).await?
+    };
+    written.into_iter().for_each(|w| report.people.add(w));
     let cis: Vec<&ConfigItem> = catalog.cis.iter().map(|l| &l.item).collect();
     let written = if dry_run {
         cmdb::compare_cis(&cis, &stored_cis)

@@ -8,6 +8,7 @@ pub mod cmdb;
 pub mod events;
 pub mod incidents;
 pub mod noise;
+pub mod people;
 pub mod raw_alerts;
 pub mod sources;
 pub mod tokens;

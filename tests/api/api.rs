@@ -181,6 +181,7 @@ async fn the_openapi_document_lists_exactly_the_served_routes() {
         "GET /api/v1/cis/{id}/impact",
         "GET /api/v1/cis/{id}/dependencies",
         "POST /api/v1/cis:import",
+        "GET /api/v1/people",
         "GET /api/v1/maintenance",
         "POST /api/v1/maintenance",
         "GET /api/v1/maintenance/{id}",

@@ -28,7 +28,10 @@ async fn importing_the_ministry_registry_is_idempotent(backend: Backend) {
         report["cis"],
         json!({ "created": 19, "updated": 0, "unchanged": 0 })
     );
-    assert_eq!(report["people"], 13);
+    assert_eq!(
+        report["people"],
+        json!({ "created": 13, "updated": 0, "unchanged": 0 })
+    );
     let (_, again) = app.import(&yaml, "application/yaml").await;
     assert_eq!(
         again["cis"],
@@ -37,6 +40,39 @@ async fn importing_the_ministry_registry_is_idempotent(backend: Backend) {
     assert_eq!(
         again["units"],
         json!({ "created": 0, "updated": 0, "unchanged": 4 })
+    );
+    assert_eq!(
+        again["people"],
+        json!({ "created": 0, "updated": 0, "unchanged": 13 })
+    );
+    let dinafi = app.get("/api/v1/people?unit=DINAFI").await;
+    let logins: Vec<&str> = dinafi
+        .as_array()
+        .expect("people")
+        .iter()
+        .map(|p| p["login"].as_str().expect("login"))
+        .collect();
+    assert_eq!(
+        logins,
+        [
+            "admin.mesa",
+            "ana.lopez",
+            "carlos.mejia",
+            "jefe.dinafi",
+            "proveedor.oracle",
+            "rosa.hernandez"
+        ]
+    );
+    let rosa = &dinafi[5];
+    assert_eq!(rosa["role"], "technician");
+    assert_eq!(rosa["tier"], 2);
+    assert_eq!(
+        app.get("/api/v1/people")
+            .await
+            .as_array()
+            .expect("all")
+            .len(),
+        13
     );
     // The same registry as JSON and as CSV changes nothing either.
     let (status, json_report) = app

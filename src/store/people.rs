@@ -1,0 +1,111 @@
+//! The people of the desk, written by registry imports.
+
+use std::collections::HashMap;
+
+use sqlx::AnyConnection;
+
+use super::batch::{execute_chunked, values};
+use super::cmdb::Written;
+use super::{Arg, StoreResult};
+use crate::cmdb::model::Person;
+
+#[derive(sqlx::FromRow)]
+struct PersonRow {
+    login: String,
+    name: String,
+    email: String,
+    unit: String,
+    role: String,
+    tier: Option<i64>,
+}
+
+impl From<PersonRow> for Person {
+    fn from(r: PersonRow) -> Person {
+        Person {
+            login: r.login,
+            name: r.name,
+            email: r.email,
+            unit: r.unit,
+            role: r.role,
+            tier: r.tier.and_then(|t| u8::try_from(t).ok()),
+        }
+    }
+}
+
+/// People by login, of one unit or of all, ordered by login.
+pub async fn list(conn: &mut AnyConnection, unit: Option<&str>) -> StoreResult<Vec<Person>> {
+    let base = "SELECT login, name, email, unit, role, tier FROM people";
+    let rows: Vec<PersonRow> = match unit {
+        Some(unit) => {
+            sqlx::query_as(&format!("{base} WHERE unit = $1 ORDER BY login"))
+                .bind(unit)
+                .fetch_all(&mut *conn)
+                .await?
+        }
+        None => {
+            sqlx::query_as(&format!("{base} ORDER BY login"))
+                .fetch_all(&mut *conn)
+                .await?
+        }
+    };
+    Ok(rows.into_iter().map(Person::from).collect())
+}
+
+pub async fn by_login(conn: &mut AnyConnection) -> StoreResult<HashMap<String, Person>> {
+    Ok(list(conn, None)
+        .await?
+        .into_iter()
+        .map(|p| (p.login.clone(), p))
+        .collect())
+}
+
+/// What writing these people over `existing` would do to each.
+pub fn compare(people: &[&Person], existing: &HashMap<String, Person>) -> Vec<Written> {
+    people
+        .iter()
+        .map(|p| match existing.get(&p.login) {
+            None => Written::Created,
+            Some(old) if old == *p => Written::Unchanged,
+            Some(_) => Written::Updated,
+        })
+        .collect()
+}
+
+/// Inserts or replaces the people that changed.
+pub async fn put(
+    conn: &mut AnyConnection,
+    people: &[&Person],
+    existing: &HashMap<String, Person>,
+    now: i64,
+) -> StoreResult<Vec<Written>> {
+    let written = compare(people, existing);
+    let changed: Vec<&Person> = people
+        .iter()
+        .zip(&written)
+        .filter(|(_, w)| **w != Written::Unchanged)
+        .map(|(p, _)| *p)
+        .collect();
+    let sql = |conn: &AnyConnection, n| {
+        format!(
+            "INSERT INTO people (login, name, email, unit, role, tier, created_at, updated_at) \
+             VALUES {} ON CONFLICT (login) DO UPDATE SET name = excluded.name, \
+               email = excluded.email, unit = excluded.unit, role = excluded.role, \
+               tier = excluded.tier, updated_at = excluded.updated_at",
+            values(conn, n, 8)
+        )
+    };
+    execute_chunked(conn, &changed, 8, sql, |p| {
+        vec![
+            Arg::text(&p.login),
+            Arg::text(&p.name),
+            Arg::text(&p.email),
+            Arg::text(&p.unit),
+            Arg::text(&p.role),
+            Arg::OptInt(p.tier.map(i64::from)),
+            Arg::Int(now),
+            Arg::Int(now),
+        ]
+    })
+    .await?;
+    Ok(written)
+}
