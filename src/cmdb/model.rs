@@ -153,3 +153,24 @@ pub const SERVICE_KIND: &str = "service";
 pub fn identifier_key(identifier: &str) -> String {
     identifier.trim().to_lowercase()
 }
+
+/// A CI of unit `U` that depends (plain relation) on `deps`, for tests.
+#[cfg(test)]
+pub(crate) fn test_ci(id: &str, deps: &[&str]) -> ConfigItem {
+    ConfigItem {
+        id: id.into(),
+        name: id.into(),
+        kind: "server".into(),
+        unit: "U".into(),
+        criticality: Criticality::High,
+        identifiers: vec![],
+        attributes: Default::default(),
+        depends_on: deps
+            .iter()
+            .map(|d| Dependency {
+                ci: (*d).into(),
+                relation: DEFAULT_RELATION.into(),
+            })
+            .collect(),
+    }
+}

@@ -839,23 +839,7 @@ mod tests {
 
     #[test]
     fn alerts_of_an_incident_merged_earlier_in_the_batch_go_to_the_survivor() {
-        use crate::cmdb::model::{ConfigItem, Criticality, Dependency};
-        let ci = |id: &str, deps: &[&str]| ConfigItem {
-            id: id.into(),
-            name: id.into(),
-            kind: "server".into(),
-            unit: "U".into(),
-            criticality: Criticality::High,
-            identifiers: vec![],
-            attributes: Default::default(),
-            depends_on: deps
-                .iter()
-                .map(|d| Dependency {
-                    ci: (*d).into(),
-                    relation: "depends_on".into(),
-                })
-                .collect(),
-        };
+        let ci = crate::cmdb::model::test_ci;
         let registry = Registry::build(1, vec![], vec![ci("db", &[]), ci("app", &["db"])]);
         let on = |fp: &str, target: &str, status| {
             let mut s = signal(fp, status, T0);

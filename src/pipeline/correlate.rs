@@ -268,25 +268,10 @@ fn ids(registry: &Registry, nodes: &[Node]) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cmdb::model::{ConfigItem, Criticality, Dependency, DEFAULT_RELATION};
+    use crate::cmdb::model::test_ci;
 
     fn registry() -> Registry {
-        let ci = |id: &str, deps: &[&str]| ConfigItem {
-            id: id.into(),
-            name: id.into(),
-            kind: "server".into(),
-            unit: "U".into(),
-            criticality: Criticality::High,
-            identifiers: vec![],
-            attributes: Default::default(),
-            depends_on: deps
-                .iter()
-                .map(|d| Dependency {
-                    ci: (*d).into(),
-                    relation: DEFAULT_RELATION.into(),
-                })
-                .collect(),
-        };
+        let ci = test_ci;
         Registry::build(
             1,
             vec![],

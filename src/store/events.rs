@@ -218,7 +218,7 @@ fn event_args(row: &NewEvent) -> Vec<Arg> {
         Arg::OptText(row.binding.unit.clone()),
         Arg::OptText(row.held_by.clone()),
         Arg::OptText(row.marks.clone()),
-        Arg::Bool(row.flapping),
+        Arg::Int(i64::from(row.flapping)),
         Arg::OptText(row.resolved_by.clone()),
     ]
 }
@@ -281,7 +281,7 @@ pub async fn apply_changes(
             Arg::OptText(c.held_by.clone().flatten()),
             Arg::Int(i64::from(c.marks.is_some())),
             Arg::OptText(c.marks.clone().flatten()),
-            Arg::OptBool(c.flapping),
+            Arg::OptInt(c.flapping.map(i64::from)),
             Arg::OptText(c.resolved_by.clone()),
         ]
     })

@@ -209,7 +209,7 @@ pub async fn insert_new(conn: &mut AnyConnection, rows: &[&NewIncident]) -> Stor
             Arg::Int(r.alert_count),
             Arg::OptText(r.ci_id.clone()),
             Arg::text(&r.unit),
-            Arg::Bool(r.triage),
+            Arg::Int(i64::from(r.triage)),
             Arg::text(r.rating.impact.as_str()),
             Arg::text(r.rating.urgency.as_str()),
             Arg::text(r.rating.priority.as_str()),

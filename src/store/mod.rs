@@ -246,9 +246,6 @@ pub(crate) enum Arg {
     Int(i64),
     OptText(Option<String>),
     OptInt(Option<i64>),
-    /// Stored as 0 or 1: the `Any` driver reads no SQLite booleans.
-    Bool(bool),
-    OptBool(Option<bool>),
 }
 
 impl Arg {
@@ -265,8 +262,6 @@ impl Arg {
             Arg::Int(v) => query.bind(v),
             Arg::OptText(v) => query.bind(v),
             Arg::OptInt(v) => query.bind(v),
-            Arg::Bool(v) => query.bind(i64::from(v)),
-            Arg::OptBool(v) => query.bind(v.map(i64::from)),
         }
     }
 
@@ -279,8 +274,6 @@ impl Arg {
             Arg::Int(v) => query.bind(v),
             Arg::OptText(v) => query.bind(v),
             Arg::OptInt(v) => query.bind(v),
-            Arg::Bool(v) => query.bind(i64::from(v)),
-            Arg::OptBool(v) => query.bind(v.map(i64::from)),
         }
     }
 }
