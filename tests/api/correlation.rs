@@ -58,6 +58,13 @@ rules:
     incident: { min_severity: info, auto_resolve: true }
 "#;
 
+/// The probe source with correlation off (rule `isolated`): each alert stands alone.
+fn isolated_rules() -> String {
+    PROBE_RULES
+        .replace("name: probe", "name: isolated")
+        .replace("rules:", "correlation: { enabled: false }\nrules:")
+}
+
 pub fn probe(check: &str, ci: &str, severity: &str, status: &str) -> String {
     json!({
         "check": check, "ci": ci, "severity": severity, "status": status,
@@ -307,9 +314,7 @@ async fn an_alert_binds_by_the_host_part_of_its_instance(backend: Backend) {
 }
 
 async fn priority_follows_the_matrix_and_rises_when_a_more_severe_alert_joins(backend: Backend) {
-    let isolated = PROBE_RULES
-        .replace("name: probe", "name: isolated")
-        .replace("rules:", "correlation: { enabled: false }\nrules:");
+    let isolated = isolated_rules();
     let app = spawn_app_with_rules(
         backend,
         &[("probe.yaml", PROBE_RULES), ("isolated.yaml", &isolated)],
@@ -370,9 +375,7 @@ async fn priority_follows_the_matrix_and_rises_when_a_more_severe_alert_joins(ba
 
 async fn correlation_is_declared_per_rule_with_its_window(backend: Backend) {
     let short = PROBE_RULES.replace("rules:", "correlation: { window: 1s }\nrules:");
-    let off = PROBE_RULES
-        .replace("name: probe", "name: isolated")
-        .replace("rules:", "correlation: { enabled: false }\nrules:");
+    let off = isolated_rules();
     let app = spawn_app_with_rules(
         backend,
         &[("probe.yaml", &short), ("isolated.yaml", &off)],
@@ -448,9 +451,7 @@ async fn only_the_relations_a_rule_names_correlate(backend: Backend) {
 }
 
 async fn an_alert_whose_incident_was_merged_returns_to_the_surviving_one(backend: Backend) {
-    let isolated = PROBE_RULES
-        .replace("name: probe", "name: isolated")
-        .replace("rules:", "correlation: { enabled: false }\nrules:");
+    let isolated = isolated_rules();
     let app = spawn_app_with_rules(
         backend,
         &[("probe.yaml", PROBE_RULES), ("isolated.yaml", &isolated)],
