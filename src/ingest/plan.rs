@@ -165,81 +165,121 @@ impl Plan {
         };
         match action {
             Action::Open { previous } => {
-                if previous.is_some() {
-                    self.note_change(state, signal, step.now);
-                }
-                let held = self.gate(state, step, ctx);
-                let id = ids::new(ids::EVENT);
-                let row = new_event(&id, step, previous, held.clone(), state);
-                self.new_events.insert(id.clone(), row);
-                let incident = (signal.incident.opens && held.is_none())
-                    .then(|| self.attach(state, active, step, &id, ctx));
-                self.keep_marks(&id, step.signal, state);
-                if let Some((incident, action)) = &incident {
-                    result.incident_id = Some(incident.clone());
-                    result.incident_action = Some(*action);
-                }
-                state.latest = Some(LatestEvent {
-                    id: id.clone(),
-                    open: true,
-                    starts_at: signal.starts_at,
-                    ends_at: None,
-                    incident_id: incident.map(|(i, _)| i),
-                    timed_out: false,
-                });
-                result.held_by = held;
-                result.event_id = Some(id);
+                self.open_occurrence(state, active, step, ctx, previous, &mut result)
             }
             Action::Repeat {
                 event_id,
                 incident_id,
             } => {
-                let incident_id = incident_id.map(|id| self.surviving(&id));
-                let held = self.gate(state, step, ctx);
-                self.repeat_event(&event_id, step, held.clone(), state);
-                match incident_id {
-                    Some(incident) => {
-                        self.touch_incident(active, &incident, step, ctx);
-                        result.incident_id = Some(incident);
-                        result.incident_action = Some(IncidentAction::Updated);
-                    }
-                    None if signal.incident.opens && held.is_none() => {
-                        let (incident, action) = self.attach(state, active, step, &event_id, ctx);
-                        self.keep_marks(&event_id, step.signal, state);
-                        if let Some(latest) = state.latest.as_mut() {
-                            latest.incident_id = Some(incident.clone());
-                        }
-                        result.incident_id = Some(incident);
-                        result.incident_action = Some(action);
-                    }
-                    None => result.held_by = held,
-                }
-                result.event_id = Some(event_id);
+                let occurrence = (event_id, incident_id);
+                self.repeat_occurrence(state, active, step, ctx, occurrence, &mut result)
             }
             Action::Resolve {
                 event_id,
                 incident_id,
-            } => {
-                let incident_id = incident_id.map(|id| self.surviving(&id));
-                self.note_change(state, signal, step.now);
-                self.resolve_event(&event_id, step, state);
-                if let Some(latest) = state.latest.as_mut() {
-                    latest.open = false;
-                    latest.ends_at = ended_at(signal).or(latest.ends_at);
-                    latest.timed_out = step.kind == SubmissionKind::Timeout;
-                }
-                if let Some(incident) = incident_id {
-                    self.maybe_cleared
-                        .insert(incident.clone(), (signal.incident.auto_resolve, step.now));
-                    result.incident_id = Some(incident);
-                }
-                result.event_id = Some(event_id);
-            }
+            } => self.resolve_occurrence(state, step, event_id, incident_id, &mut result),
             Action::Stale | Action::NothingToResolve => {
                 result.event_id = state.latest.as_ref().map(|ev| ev.id.clone());
             }
         }
         result
+    }
+
+    /// A new occurrence: its event, and its incident unless something holds it.
+    fn open_occurrence(
+        &mut self,
+        state: &mut KeyState,
+        active: &mut Active,
+        step: &Step,
+        ctx: &Context,
+        previous: Option<String>,
+        result: &mut AlertResult,
+    ) {
+        let signal = step.signal;
+        if previous.is_some() {
+            self.note_change(state, signal, step.now);
+        }
+        let held = self.gate(state, step, ctx);
+        let id = ids::new(ids::EVENT);
+        let row = new_event(&id, step, previous, held.clone(), state);
+        self.new_events.insert(id.clone(), row);
+        let incident = (signal.incident.opens && held.is_none())
+            .then(|| self.attach(state, active, step, &id, ctx));
+        self.keep_marks(&id, step.signal, state);
+        if let Some((incident, action)) = &incident {
+            result.incident_id = Some(incident.clone());
+            result.incident_action = Some(*action);
+        }
+        state.latest = Some(LatestEvent {
+            id: id.clone(),
+            open: true,
+            starts_at: signal.starts_at,
+            ends_at: None,
+            incident_id: incident.map(|(i, _)| i),
+            timed_out: false,
+        });
+        result.held_by = held;
+        result.event_id = Some(id);
+    }
+
+    /// The open event fired again: count it, and open or update its incident.
+    fn repeat_occurrence(
+        &mut self,
+        state: &mut KeyState,
+        active: &mut Active,
+        step: &Step,
+        ctx: &Context,
+        (event_id, incident_id): (String, Option<String>),
+        result: &mut AlertResult,
+    ) {
+        let signal = step.signal;
+        let incident_id = incident_id.map(|id| self.surviving(&id));
+        let held = self.gate(state, step, ctx);
+        self.repeat_event(&event_id, step, held.clone(), state);
+        match incident_id {
+            Some(incident) => {
+                self.join_incident(active, &incident, step, ctx, false);
+                result.incident_id = Some(incident);
+                result.incident_action = Some(IncidentAction::Updated);
+            }
+            None if signal.incident.opens && held.is_none() => {
+                let (incident, action) = self.attach(state, active, step, &event_id, ctx);
+                self.keep_marks(&event_id, step.signal, state);
+                if let Some(latest) = state.latest.as_mut() {
+                    latest.incident_id = Some(incident.clone());
+                }
+                result.incident_id = Some(incident);
+                result.incident_action = Some(action);
+            }
+            None => result.held_by = held,
+        }
+        result.event_id = Some(event_id);
+    }
+
+    /// The open event's alert ended; its incident may have cleared.
+    fn resolve_occurrence(
+        &mut self,
+        state: &mut KeyState,
+        step: &Step,
+        event_id: String,
+        incident_id: Option<String>,
+        result: &mut AlertResult,
+    ) {
+        let signal = step.signal;
+        let incident_id = incident_id.map(|id| self.surviving(&id));
+        self.note_change(state, signal, step.now);
+        self.resolve_event(&event_id, step, state);
+        if let Some(latest) = state.latest.as_mut() {
+            latest.open = false;
+            latest.ends_at = ended_at(signal).or(latest.ends_at);
+            latest.timed_out = step.kind == SubmissionKind::Timeout;
+        }
+        if let Some(incident) = incident_id {
+            self.maybe_cleared
+                .insert(incident.clone(), (signal.incident.auto_resolve, step.now));
+            result.incident_id = Some(incident);
+        }
+        result.event_id = Some(event_id);
     }
 
     /// The incident that holds `id`'s alerts now: itself, or where a merge earlier in
@@ -412,11 +452,6 @@ impl Plan {
             serde_json::json!({ "ci": step.binding.ci_id, "priority": rating.priority }),
         ));
         id
-    }
-
-    /// A repeat of an alert already in the incident.
-    fn touch_incident(&mut self, active: &mut Active, incident: &str, step: &Step, ctx: &Context) {
-        self.join_incident(active, incident, step, ctx, false);
     }
 
     /// Counts the alert on the incident and re-rates it: a more severe alert, or one on
