@@ -125,8 +125,7 @@ async fn put_unit(
             unit.code
         )));
     }
-    let mut tx = state.store.begin_write().await?;
-    cmdb::lock_registry(&mut tx).await?;
+    let mut tx = cmdb::begin_registry_write(&state.store).await?;
     let created = cmdb::put_unit(&mut tx, &unit, now()).await?;
     tx.commit().await?;
     state.live.refresh(&state.store).await?;
@@ -152,8 +151,7 @@ async fn delete_unit(
     _who: Admin,
     Path(code): Path<String>,
 ) -> ApiResult<StatusCode> {
-    let mut tx = state.store.begin_write().await?;
-    cmdb::lock_registry(&mut tx).await?;
+    let mut tx = cmdb::begin_registry_write(&state.store).await?;
     let owned = cmdb::cis_of_unit(&mut tx, &code).await?;
     if owned > 0 {
         return Err(ApiError::Conflict(format!(
@@ -317,8 +315,7 @@ async fn delete_ci(
     _who: Admin,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    let mut tx = state.store.begin_write().await?;
-    cmdb::lock_registry(&mut tx).await?;
+    let mut tx = cmdb::begin_registry_write(&state.store).await?;
     let direct = cmdb::dependants(&mut tx, &id).await?;
     if !direct.is_empty() {
         return Err(ApiError::Conflict(format!(

@@ -156,8 +156,7 @@ async fn locked(
     store: &Store,
     generation: i64,
 ) -> Result<sqlx::Transaction<'static, sqlx::Any>, ChangeError> {
-    let mut tx = store.begin_write().await?;
-    cmdb::lock_registry(&mut tx).await?;
+    let mut tx = cmdb::begin_registry_write(store).await?;
     let (now, _) = cmdb::generations(&mut tx).await?;
     if now != generation + 1 {
         return Err(ChangeError::Concurrent);

@@ -29,8 +29,17 @@ pub async fn generations(conn: &mut AnyConnection) -> StoreResult<(i64, i64)> {
 /// Takes the registry's write lock for the rest of the transaction, first thing, so
 /// registry writes run one at a time and each reads what the one before committed
 /// (PostgreSQL runs READ COMMITTED; SQLite's `BEGIN IMMEDIATE` already serializes).
-pub async fn lock_registry(conn: &mut AnyConnection) -> StoreResult<()> {
+async fn lock_registry(conn: &mut AnyConnection) -> StoreResult<()> {
     bump(conn, REGISTRY).await
+}
+
+/// A write transaction holding the registry lock: what every registry change starts with.
+pub async fn begin_registry_write(
+    store: &super::Store,
+) -> StoreResult<sqlx::Transaction<'static, sqlx::Any>> {
+    let mut tx = store.begin_write().await?;
+    lock_registry(&mut tx).await?;
+    Ok(tx)
 }
 
 /// The CIs that depend directly on `id`, as committed.
