@@ -19,6 +19,8 @@ pub struct Config {
     pub intake: IntakeConfig,
     pub cmdb: CmdbConfig,
     pub priority: crate::pipeline::priority::PriorityConfig,
+    pub desk: crate::desk::DeskConfig,
+    pub notify: crate::notify::NotifyConfig,
     pub log: LogConfig,
 }
 

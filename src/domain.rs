@@ -276,6 +276,50 @@ impl IncidentAction {
     }
 }
 
+/// The language of user-facing text: Spanish by default, English available.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Lang {
+    #[default]
+    Es,
+    En,
+}
+
+impl Lang {
+    /// The first of Spanish or English the header names, by order of preference.
+    pub fn of(headers: &axum::http::HeaderMap) -> Lang {
+        let header = headers
+            .get(axum::http::header::ACCEPT_LANGUAGE)
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or("");
+        header
+            .split(',')
+            .map(|part| part.split(';').next().unwrap_or("").trim().to_lowercase())
+            .find_map(|tag| match tag.get(..2) {
+                Some("en") => Some(Lang::En),
+                Some("es") => Some(Lang::Es),
+                _ => None,
+            })
+            .unwrap_or(Lang::Es)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Lang::Es => "es",
+            Lang::En => "en",
+        }
+    }
+
+    /// A stored or configured language code; anything but `en` is Spanish.
+    pub fn from_code(code: &str) -> Lang {
+        if code.eq_ignore_ascii_case("en") {
+            Lang::En
+        } else {
+            Lang::Es
+        }
+    }
+}
+
 /// Prefixed, time-ordered identifiers (`evt_…`, `inc_…`): sortable, so newest-first
 /// listings and cursors are plain comparisons.
 pub mod ids {
@@ -305,6 +349,13 @@ pub mod ids {
     pub const LOG: &str = "log";
     pub const MAINTENANCE: &str = "mnt";
     pub const SILENCE: &str = "sil";
+    pub const REQUEST: &str = "req";
+    pub const PROBLEM: &str = "prb";
+    pub const TICKET_EVENT: &str = "tev";
+    pub const GROUP: &str = "grp";
+    pub const COMMENT: &str = "cmt";
+    pub const APPROVAL: &str = "apr";
+    pub const NOTIFICATION: &str = "ntf";
 }
 
 /// Milliseconds since the Unix epoch: the portable time column of both stores.

@@ -1,35 +1,9 @@
 //! Why an alert belongs to its incident, in words, in the caller's language: Spanish
 //! unless the request's `Accept-Language` prefers English.
 
-use axum::http::header::ACCEPT_LANGUAGE;
-use axum::http::HeaderMap;
-
 use crate::pipeline::correlate::Reason;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Lang {
-    Es,
-    En,
-}
-
-impl Lang {
-    /// The first of Spanish or English the header names, by order of preference.
-    pub fn of(headers: &HeaderMap) -> Lang {
-        let header = headers
-            .get(ACCEPT_LANGUAGE)
-            .and_then(|h| h.to_str().ok())
-            .unwrap_or("");
-        header
-            .split(',')
-            .map(|part| part.split(';').next().unwrap_or("").trim().to_lowercase())
-            .find_map(|tag| match tag.get(..2) {
-                Some("en") => Some(Lang::En),
-                Some("es") => Some(Lang::Es),
-                _ => None,
-            })
-            .unwrap_or(Lang::Es)
-    }
-}
+pub use crate::domain::Lang;
 
 pub fn explain(reason: &Reason, lang: Lang) -> String {
     match (reason, lang) {
