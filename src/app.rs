@@ -15,6 +15,8 @@ use crate::api::{self, AppState};
 use crate::auth::TokenVerifier;
 use crate::cmdb::Live;
 use crate::config::Config;
+use crate::desk::timers::DeskTimers;
+use crate::desk::Desk;
 use crate::domain::to_millis;
 use crate::ingest::sweep::Sweeper;
 use crate::ingest::{Intake, WriterSetting};
@@ -45,10 +47,11 @@ pub struct App {
     writer_stop: CancellationToken,
     grace: Duration,
     sweep_interval: Duration,
+    desk_interval: Duration,
 }
 
 /// How long a verified token is trusted before it is looked up again.
-const TOKEN_CACHE_TTL: Duration = Duration::from_secs(30);
+const TOKEN_CACHE_TTL: Duration = Duration::from_secs(10);
 
 impl App {
     pub async fn build(config: &Config, listener: TcpListener) -> Result<Self, AppError> {
@@ -68,7 +71,17 @@ impl App {
         };
         let (intake, writer) =
             Intake::start(store.clone(), metrics.clone(), setting, writer_stop.clone());
+        let notifier = Arc::new(crate::notify::Notifier);
+        let desk = Desk::new(
+            store.clone(),
+            config.desk.clone(),
+            notifier,
+            config.priority.clone(),
+            live.clone(),
+            config.cmdb.admin_unit.clone(),
+        );
         let state = AppState {
+            desk,
             tokens: Arc::new(TokenVerifier::new(store.clone(), TOKEN_CACHE_TTL)),
             store,
             rules: Arc::new(RwLock::new(Arc::new(rules))),
@@ -85,6 +98,7 @@ impl App {
             writer_stop,
             grace: Duration::from_secs(config.server.shutdown_grace_secs),
             sweep_interval: Duration::from_secs(config.intake.sweep_interval_secs),
+            desk_interval: Duration::from_secs(config.desk.timer_interval_secs),
         })
     }
 
@@ -106,6 +120,7 @@ impl App {
             writer_stop,
             grace,
             sweep_interval,
+            desk_interval,
         } = self;
         // The handler is in place before the address is announced, so a SIGHUP sent as
         // soon as the service is up reloads rules instead of killing the process.
@@ -117,6 +132,11 @@ impl App {
             interval: sweep_interval,
         };
         let sweeping = tokio::spawn(sweeper.supervise(shutdown.clone()));
+        let timers = DeskTimers {
+            desk: state.desk.clone(),
+            interval: desk_interval,
+        };
+        let desk_timers = tokio::spawn(timers.supervise(shutdown.clone()));
         if let Ok(address) = listener.local_addr() {
             info!(%address, "Vigía listening");
         }
@@ -167,6 +187,7 @@ impl App {
         };
         reload.abort();
         sweeping.abort();
+        desk_timers.abort();
         store.close().await;
         outcome
     }

@@ -8,7 +8,7 @@ use clap::{Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
 
 use vigia::app::App;
-use vigia::auth::{create_token, Role};
+use vigia::auth::{create_person_token, create_token, Role};
 use vigia::cmdb::apply::{self, ChangeError};
 use vigia::cmdb::import::{self, Format};
 use vigia::config::Config;
@@ -49,6 +49,18 @@ enum Command {
         #[command(subcommand)]
         command: CiCommand,
     },
+    /// The audit trail of ticket changes.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Walk the audit chain and report the first record altered or removed (exit 1), or
+    /// print how many records verified and the head hash to keep outside the database.
+    Verify,
 }
 
 #[derive(Subcommand)]
@@ -78,15 +90,31 @@ enum RulesCommand {
 
 #[derive(Subcommand)]
 enum TokenCommand {
-    /// Create a token and print it once (only its hash is stored).
+    /// Create a token and print it once (only its hash is stored): for a person of the
+    /// registry (`--person`), or for a source or bootstrap admin (`--name` and `--role`).
     Create {
-        /// Who or what the token is for, e.g. `alertmanager-prod` or `ana.lopez`.
-        #[arg(long)]
-        name: String,
-        /// `monitor` (a source that sends alerts) or `admin` (a person).
-        #[arg(long)]
-        role: Role,
+        /// A person's login: the token carries their role, unit and tier.
+        #[arg(long, conflicts_with_all = ["name", "role"], required_unless_present = "name")]
+        person: Option<String>,
+        /// What the token is for, e.g. `alertmanager-prod`.
+        #[arg(long, requires = "role")]
+        name: Option<String>,
+        /// `monitor` (a source that sends alerts) or `admin` (the bootstrap administrator).
+        #[arg(long, value_parser = parse_token_role)]
+        role: Option<Role>,
     },
+    /// Revoke a token by its id (`tok_…`).
+    Revoke { id: String },
+}
+
+fn parse_token_role(text: &str) -> Result<Role, String> {
+    match text.parse::<Role>() {
+        Ok(role @ (Role::Monitor | Role::Admin)) => Ok(role),
+        Ok(other) => Err(format!(
+            "`{other}` tokens belong to people: use `--person LOGIN` (the role comes from the registry)"
+        )),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 fn main() -> ExitCode {
@@ -130,19 +158,82 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
         Command::Rules {
             command: RulesCommand::Test { source, payload },
         } => rules_test(&config, &source, &payload),
-        Command::Token {
-            command: TokenCommand::Create { name, role },
-        } => {
-            let store = Store::connect(&config.database.url, 1).await?;
-            store.migrate().await?;
-            let token = create_token(&store, &name, role).await?;
-            eprintln!("token for `{name}` ({role}); it is shown only now:");
-            println!("{token}");
-            Ok(ExitCode::SUCCESS)
-        }
+        Command::Token { command } => token(command, &config).await,
+        Command::Audit {
+            command: AuditCommand::Verify,
+        } => audit_verify(&config).await,
         Command::Ci {
             command: CiCommand::Import { file, dry_run },
         } => ci_import(&config, &file, dry_run).await,
+    }
+}
+
+async fn open_store(config: &Config) -> anyhow::Result<Store> {
+    let store = Store::connect(&config.database.url, 1).await?;
+    store.migrate().await?;
+    Ok(store)
+}
+
+async fn token(command: TokenCommand, config: &Config) -> anyhow::Result<ExitCode> {
+    let store = open_store(config).await?;
+    match command {
+        TokenCommand::Create {
+            person: Some(login),
+            ..
+        } => {
+            let mut conn = store.pool().acquire().await?;
+            let Some(person) = vigia::store::people::contact(&mut conn, &login).await? else {
+                anyhow::bail!("no person `{login}` in the registry; import it first (`vigia ci import`)");
+            };
+            let token = create_person_token(&store, &login, &login).await?;
+            eprintln!(
+                "token {} for `{login}` ({}, unit {}); it is shown only now:",
+                token.id, person.role, person.unit
+            );
+            println!("{}", token.token);
+        }
+        TokenCommand::Create {
+            name: Some(name),
+            role: Some(role),
+            ..
+        } => {
+            let token = create_token(&store, &name, role).await?;
+            eprintln!("token for `{name}` ({role}); it is shown only now:");
+            println!("{token}");
+        }
+        TokenCommand::Create { .. } => anyhow::bail!("give `--person LOGIN`, or `--name` and `--role`"),
+        TokenCommand::Revoke { id } => {
+            let now = vigia::domain::to_millis(jiff::Timestamp::now());
+            if !vigia::store::tokens::revoke(store.pool(), &id, now).await? {
+                anyhow::bail!("no live token `{id}`");
+            }
+            println!("token {id} revoked");
+        }
+    }
+    store.close().await;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn audit_verify(config: &Config) -> anyhow::Result<ExitCode> {
+    let store = open_store(config).await?;
+    let result = vigia::desk::audit::verify(&store).await?;
+    store.close().await;
+    match result.broken {
+        None => {
+            println!(
+                "audit chain intact: {} records; head {} {}",
+                result.records, result.head_seq, result.head_hash
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(broken) => {
+            let ticket = broken
+                .ticket_id
+                .map(|t| format!(" (ticket {t})"))
+                .unwrap_or_default();
+            eprintln!("audit chain broken at record {}{ticket}: {}", broken.seq, broken.reason);
+            Ok(ExitCode::FAILURE)
+        }
     }
 }
 

@@ -41,10 +41,13 @@ impl FromRequestParts<AppState> for Monitor {
         if p.role.may_ingest() {
             Ok(Monitor(p))
         } else {
-            Err(ApiError::Forbidden(format!(
-                "sending alerts needs the `monitor` role; this token has `{}`",
-                p.role
-            )))
+            Err(ApiError::forbidden(
+                "alerts.send",
+                format!(
+                    "sending alerts needs the `monitor` role; this token has `{}`",
+                    p.role
+                ),
+            ))
         }
     }
 }
@@ -56,10 +59,13 @@ impl FromRequestParts<AppState> for Person {
         if p.role.is_person() {
             Ok(Person(p))
         } else {
-            Err(ApiError::Forbidden(format!(
-                "this endpoint needs a person's token; `{}` tokens may only send alerts",
-                p.role
-            )))
+            Err(ApiError::forbidden(
+                "person",
+                format!(
+                    "this endpoint needs a person's token; `{}` tokens may only send alerts",
+                    p.role
+                ),
+            ))
         }
     }
 }
@@ -75,10 +81,29 @@ impl FromRequestParts<AppState> for Admin {
         if p.role == crate::auth::Role::Admin {
             Ok(Admin(p))
         } else {
-            Err(ApiError::Forbidden(format!(
-                "changing the registry or the noise controls needs the `admin` role; this token has `{}`",
-                p.role
-            )))
+            Err(ApiError::forbidden(
+                "admin",
+                format!(
+                    "this needs the `admin` role (the central desk); this token has `{}`",
+                    p.role
+                ),
+            ))
         }
+    }
+}
+
+/// A person acting on the desk, with the id of their request for the audit trail.
+pub struct DeskCaller(pub crate::desk::Caller);
+
+impl FromRequestParts<AppState> for DeskCaller {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let Person(who) = Person::from_request_parts(parts, state).await?;
+        let request_id = parts
+            .headers
+            .get(super::REQUEST_ID)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        Ok(DeskCaller(crate::desk::Caller { who, request_id }))
     }
 }

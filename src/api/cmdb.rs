@@ -19,10 +19,9 @@ use super::{ApiError, ApiResult, AppState, Problem};
 use crate::cmdb::apply::{self, ImportReport};
 use crate::cmdb::graph::{Node, Registry};
 use crate::cmdb::import::{self, Format};
-use crate::cmdb::model::{ConfigItem, Person as StaffMember, Unit};
+use crate::cmdb::model::{ConfigItem, Unit};
 use crate::domain::to_millis;
 use crate::store::cmdb::{self, CiFilter, Written};
-use crate::store::people;
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -33,32 +32,6 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(ci_impact))
         .routes(routes!(ci_dependencies))
         .routes(routes!(import_registry))
-        .routes(routes!(list_people))
-}
-
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct PeopleParams {
-    /// Only the people of this unit.
-    pub unit: Option<String>,
-}
-
-/// List the people of the desk (imported with the registry), by login.
-#[utoipa::path(get, path = "/api/v1/people", tag = "registry",
-    params(PeopleParams),
-    security(("bearer" = [])),
-    responses(
-        (status = 200, body = Vec<StaffMember>),
-        (status = 400, body = Problem, content_type = "application/problem+json"),
-    ))]
-async fn list_people(
-    State(state): State<AppState>,
-    _who: Person,
-    params: Result<Query<PeopleParams>, QueryRejection>,
-) -> ApiResult<Json<Vec<StaffMember>>> {
-    let Query(params) = params?;
-    let mut conn = state.store.pool().acquire().await?;
-    Ok(Json(people::list(&mut conn, params.unit.as_deref()).await?))
 }
 
 fn now() -> i64 {

@@ -21,8 +21,9 @@ pub enum ApiError {
     MalformedJson(#[source] serde_json::Error),
     #[error("{0}")]
     Unauthorized(String),
-    #[error("{0}")]
-    Forbidden(String),
+    /// The caller lacks `permission`.
+    #[error("{detail}")]
+    Forbidden { detail: String, permission: String },
     #[error("{0}")]
     NotFound(String),
     #[error("method not allowed")]
@@ -39,6 +40,13 @@ pub enum ApiError {
     /// The request conflicts with the current state (it exists; something depends on it).
     #[error("{0}")]
     Conflict(String),
+    /// A move the ticket's state does not allow.
+    #[error("{detail}")]
+    IllegalMove {
+        detail: String,
+        state: String,
+        allowed: Vec<&'static str>,
+    },
     #[error("{0}")]
     Unavailable(String),
     #[error("internal error")]
@@ -57,6 +65,14 @@ pub struct Problem {
     pub code: String,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<String>,
+    /// 403: the permission the caller lacks.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub permission: Option<String>,
+    /// 409 on a ticket move: the ticket's state and the moves it allows.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub allowed: Option<Vec<String>>,
 }
 
 impl ApiError {
@@ -70,7 +86,7 @@ impl ApiError {
                 "unauthorized",
                 "Authentication required",
             ),
-            Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden", "Permission missing"),
+            Forbidden { .. } => (StatusCode::FORBIDDEN, "forbidden", "Permission missing"),
             NotFound(_) => (StatusCode::NOT_FOUND, "not_found", "Not found"),
             MethodNotAllowed => (
                 StatusCode::METHOD_NOT_ALLOWED,
@@ -94,6 +110,11 @@ impl ApiError {
             ),
             Invalid { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "invalid", "Invalid data"),
             Conflict(_) => (StatusCode::CONFLICT, "conflict", "Conflict"),
+            IllegalMove { .. } => (
+                StatusCode::CONFLICT,
+                "illegal_transition",
+                "Move not allowed from this state",
+            ),
             Unavailable(_) => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "unavailable",
@@ -121,6 +142,15 @@ impl IntoResponse for ApiError {
             }
             _ => Vec::new(),
         };
+        let (permission, state, allowed) = match &self {
+            ApiError::Forbidden { permission, .. } => (Some(permission.clone()), None, None),
+            ApiError::IllegalMove { state, allowed, .. } => (
+                None,
+                Some(state.clone()),
+                Some(allowed.iter().map(|a| a.to_string()).collect()),
+            ),
+            _ => (None, None, None),
+        };
         let problem = Problem {
             kind: format!("urn:vigia:problem:{code}"),
             title: title.to_owned(),
@@ -128,6 +158,9 @@ impl IntoResponse for ApiError {
             detail: self.to_string(),
             code: code.to_owned(),
             errors,
+            permission,
+            state,
+            allowed,
         };
         let body = serde_json::to_vec(&problem).unwrap_or_default();
         let mut response = (status, body).into_response();
@@ -202,7 +235,45 @@ impl From<crate::cmdb::apply::ChangeError> for ApiError {
     }
 }
 
+impl From<crate::desk::DeskError> for ApiError {
+    fn from(e: crate::desk::DeskError) -> Self {
+        use crate::desk::DeskError;
+        match e {
+            DeskError::NotFound(detail) => ApiError::NotFound(detail),
+            DeskError::Forbidden { permission, detail } => ApiError::Forbidden {
+                detail: format!("permission `{permission}` missing: {detail}"),
+                permission,
+            },
+            illegal @ DeskError::Illegal { .. } => {
+                let detail = illegal.to_string();
+                let DeskError::Illegal { state, allowed, .. } = illegal else {
+                    unreachable!("matched above")
+                };
+                ApiError::IllegalMove {
+                    detail: format!("{detail}; allowed from here: {}", allowed.join(", ")),
+                    state,
+                    allowed,
+                }
+            }
+            DeskError::Invalid(detail) => ApiError::Invalid {
+                detail,
+                errors: Vec::new(),
+            },
+            DeskError::Conflict(detail) => ApiError::Conflict(detail),
+            DeskError::Store(e) => e.into(),
+        }
+    }
+}
+
 impl ApiError {
+    /// A 403 for a caller without `permission`.
+    pub fn forbidden(permission: &str, detail: impl Into<String>) -> Self {
+        ApiError::Forbidden {
+            detail: detail.into(),
+            permission: permission.to_owned(),
+        }
+    }
+
     /// Every problem of a refused registry change, each with its line.
     pub fn invalid(problems: crate::cmdb::import::ImportErrors) -> Self {
         ApiError::Invalid {

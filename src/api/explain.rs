@@ -92,6 +92,8 @@ mod tests {
 
     #[test]
     fn the_language_follows_accept_language_with_spanish_by_default() {
+        use axum::http::header::ACCEPT_LANGUAGE;
+        use axum::http::HeaderMap;
         let mut headers = HeaderMap::new();
         assert_eq!(Lang::of(&headers), Lang::Es);
         headers.insert(

@@ -8,12 +8,14 @@ use std::collections::HashMap;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::auth::Person;
+use super::auth::DeskCaller;
+use crate::desk::moves::Action;
+use crate::desk::ticket::{Kind, State as TicketState};
+use crate::desk::{DeskError, MoveBody};
 use super::explain::{explain, Lang};
 use super::paging::{ListParams, Page};
 use super::views::{CiSummary, EventView, HistoryEntry, IncidentDetail, IncidentView, LinkedEvent};
 use super::{ApiError, ApiResult, AppState, Problem};
-use crate::domain::to_millis;
 use crate::pipeline::correlate::Reason;
 use crate::store::events;
 use crate::store::incidents;
@@ -36,11 +38,14 @@ pub fn routes() -> OpenApiRouter<AppState> {
     ))]
 async fn list_incidents(
     State(state): State<AppState>,
-    _who: Person,
+    DeskCaller(caller): DeskCaller,
     params: Result<Query<ListParams>, QueryRejection>,
 ) -> ApiResult<Json<Page<IncidentView>>> {
     let Query(params) = params?;
-    let query = params.validate(&["new", "resolved", "closed", "canceled"])?;
+    let states: Vec<&str> = TicketState::ALL.iter().map(|s| s.as_str()).collect();
+    let mut query = params.validate(&states)?;
+    query.kind = Some(Kind::Incident.as_str().to_owned());
+    query.visible_to = super::tickets::visibility(&caller);
     let rows = incidents::list(state.store.pool(), &query).await?;
     let views = rows.into_iter().map(IncidentView::from).collect();
     Ok(Json(Page::from_rows(views, &query, |i| i.id.clone())))
@@ -56,14 +61,17 @@ async fn list_incidents(
     ))]
 async fn get_incident(
     State(state): State<AppState>,
-    _who: Person,
+    DeskCaller(caller): DeskCaller,
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> ApiResult<Json<IncidentDetail>> {
+    state.desk.read(&caller, &id).await?;
     load(&state, &id, Lang::of(&headers)).await.map(Json)
 }
 
-/// Acknowledge an incident. The first acknowledgement is kept; repeating it is harmless.
+/// Acknowledge an incident: the desk's `accept` move (the assignee, or the admin, who
+/// takes it when nobody has it). The first acknowledgement is kept; repeating it is
+/// harmless.
 #[utoipa::path(post, path = "/api/v1/incidents/{id}/ack", tag = "incidents",
     params(("id" = String, Path, description = "Incident id (`inc_…`)")),
     security(("bearer" = [])),
@@ -73,13 +81,19 @@ async fn get_incident(
     ))]
 async fn ack_incident(
     State(state): State<AppState>,
-    Person(who): Person,
+    DeskCaller(caller): DeskCaller,
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> ApiResult<Json<IncidentDetail>> {
-    let now = to_millis(jiff::Timestamp::now());
-    if !incidents::ack(state.store.pool(), &id, &who.name, now).await? {
-        return Err(not_found(&id));
+    let accepted = state
+        .desk
+        .act(&caller, &id, Action::Accept, &MoveBody::default())
+        .await;
+    match accepted {
+        Ok(_) => {}
+        Err(DeskError::Illegal { .. })
+            if state.desk.read(&caller, &id).await?.acked_at.is_some() => {}
+        Err(e) => return Err(e.into()),
     }
     load(&state, &id, Lang::of(&headers)).await.map(Json)
 }

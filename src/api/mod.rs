@@ -11,18 +11,27 @@ mod ingest;
 mod noise;
 mod ops;
 mod paging;
+mod people;
+mod ticket_views;
+mod tickets;
 mod views;
 
 use std::sync::{Arc, RwLock};
 
 use axum::extract::DefaultBodyLimit;
 use axum::Router;
+use tower_http::request_id::{
+    MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
+};
 use tower_http::trace::TraceLayer;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 
 pub use error::{ApiError, ApiResult, Problem};
+
+/// The header carrying each request's id (set when the client sends none, echoed back).
+pub const REQUEST_ID: &str = "x-request-id";
 
 use crate::auth::TokenVerifier;
 use crate::cmdb::Live;
@@ -43,6 +52,8 @@ pub struct AppState {
     /// The registry and noise controls in memory; refreshed after every change.
     pub live: Arc<Live>,
     pub admin_unit: String,
+    /// The service-desk procedure.
+    pub desk: crate::desk::Desk,
 }
 
 impl AppState {
@@ -80,6 +91,8 @@ fn routes() -> OpenApiRouter<AppState> {
         .merge(ingest::routes())
         .merge(events::routes())
         .merge(incidents::routes())
+        .merge(tickets::routes())
+        .merge(people::routes())
         .merge(noise::routes())
         .merge(cmdb::routes())
         .merge(ops::routes())
@@ -104,5 +117,19 @@ pub fn router(state: AppState) -> Router {
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(state.body_limit))
         .layer(TraceLayer::new_for_http())
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(SetRequestIdLayer::x_request_id(NewRequestId))
         .with_state(state)
+}
+
+/// Gives each request without an `x-request-id` a time-ordered one, so audit records and
+/// logs of one request can be found together.
+#[derive(Clone, Copy)]
+struct NewRequestId;
+
+impl MakeRequestId for NewRequestId {
+    fn make_request_id<B>(&mut self, _request: &axum::http::Request<B>) -> Option<RequestId> {
+        let id = crate::domain::ids::new("rid");
+        axum::http::HeaderValue::from_str(&id).ok().map(RequestId::new)
+    }
 }

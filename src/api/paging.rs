@@ -26,6 +26,12 @@ pub struct ListParams {
     pub ci: Option<String>,
     /// Filter incidents by priority, P1 to P5.
     pub priority: Option<String>,
+    /// Tickets only: filter by kind (incident, service_request, event, problem).
+    pub kind: Option<String>,
+    /// Tickets only: filter by assignee's login.
+    pub assignee: Option<String>,
+    /// Tickets only: filter by requester's login.
+    pub requester: Option<String>,
     /// Only items changed at or after this RFC 3339 time.
     pub since: Option<String>,
     /// `next_cursor` of the previous page.
@@ -78,6 +84,10 @@ impl ListParams {
             unit: self.unit,
             ci: self.ci,
             priority: self.priority,
+            kind: self.kind,
+            assignee: self.assignee,
+            requester: self.requester,
+            visible_to: None,
             since,
             before: self.cursor,
             limit: limit + 1,

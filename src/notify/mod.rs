@@ -86,3 +86,5 @@ pub struct Notice {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct NotifyConfig {}
+mod pending;
+pub use pending::Notifier;

@@ -60,19 +60,6 @@ pub async fn get(pool: &sqlx::AnyPool, id: &str) -> StoreResult<Option<IncidentR
     Ok(sqlx::query_as(&sql).bind(id).fetch_optional(pool).await?)
 }
 
-pub async fn ack(pool: &sqlx::AnyPool, id: &str, by: &str, now: i64) -> StoreResult<bool> {
-    let done = sqlx::query(
-        "UPDATE incidents SET acked_at = COALESCE(acked_at, $2), \
-           acked_by = COALESCE(acked_by, $3), updated_at = $2 WHERE id = $1",
-    )
-    .bind(id)
-    .bind(now)
-    .bind(by)
-    .execute(pool)
-    .await?;
-    Ok(done.rows_affected() > 0)
-}
-
 pub async fn count_open(pool: &sqlx::AnyPool) -> StoreResult<i64> {
     let sql = format!("SELECT COUNT(*) FROM incidents WHERE status NOT IN {INCIDENT_TERMINAL}");
     let (n,): (i64,) = sqlx::query_as(&sql).fetch_one(pool).await?;

@@ -3,14 +3,17 @@
 //! `$n` placeholders, `BIGINT` millisecond times, `TEXT` JSON, `ON CONFLICT` upserts.
 //! Write functions take a connection inside the caller's transaction.
 
+pub mod audit;
 pub mod batch;
 pub mod cmdb;
 pub mod events;
+pub mod groups;
 pub mod incidents;
 pub mod noise;
 pub mod people;
 pub mod raw_alerts;
 pub mod sources;
+pub mod tickets;
 pub mod tokens;
 
 use std::str::FromStr;
@@ -191,6 +194,12 @@ pub struct ListQuery {
     pub ci: Option<String>,
     /// Incidents only.
     pub priority: Option<String>,
+    /// Tickets only: kind, assignee and requester filters.
+    pub kind: Option<String>,
+    pub assignee: Option<String>,
+    pub requester: Option<String>,
+    /// Tickets only: the caller's view, when it is not the admin's.
+    pub visible_to: Option<Visibility>,
     /// Only items changed at or after this time (ms).
     pub since: Option<i64>,
     /// Only items older than this id (the previous page's last id).
@@ -212,11 +221,25 @@ impl ListQuery {
             ("t.priority = ?".to_owned(), text(&self.priority)),
             (format!("t.{changed} >= ?"), self.since.map(Arg::Int)),
             ("t.id < ?".to_owned(), text(&self.before)),
+            ("t.kind = ?".to_owned(), text(&self.kind)),
+            ("t.assignee = ?".to_owned(), text(&self.assignee)),
+            ("t.requester = ?".to_owned(), text(&self.requester)),
         ];
         for (clause, arg) in clauses {
             if let Some(arg) = arg {
                 filter.push(&clause, arg);
             }
+        }
+        match &self.visible_to {
+            Some(Visibility::Unit { unit, login }) => filter.push_many(
+                "(t.unit = ? OR t.assignee = ? OR t.requester = ?)",
+                vec![Arg::text(unit), Arg::text(login), Arg::text(login)],
+            ),
+            Some(Visibility::Own { login }) => filter.push_many(
+                "(t.assignee = ? OR t.requester = ?)",
+                vec![Arg::text(login), Arg::text(login)],
+            ),
+            None => {}
         }
         filter
     }
@@ -231,6 +254,15 @@ impl ListQuery {
         );
         (sql, filter)
     }
+}
+
+/// Which tickets a caller who is not the admin may list (see `desk::moves::can_see`).
+#[derive(Debug, Clone)]
+pub enum Visibility {
+    /// Heads and technicians: their unit's, and those assigned to or requested by them.
+    Unit { unit: String, login: String },
+    /// Requesters: their own.
+    Own { login: String },
 }
 
 /// Builds `WHERE` clauses with numbered placeholders, portable to both stores.
@@ -283,6 +315,18 @@ impl Filter {
     pub fn push(&mut self, template: &str, arg: Arg) {
         self.args.push(arg);
         let clause = template.replace('?', &format!("${}", self.args.len()));
+        self.clauses.push(clause);
+    }
+
+    /// `template` uses `?` once per argument, in order.
+    pub fn push_many(&mut self, template: &str, args: Vec<Arg>) {
+        let mut clause = String::new();
+        let mut parts = template.split('?');
+        clause.push_str(parts.next().unwrap_or(""));
+        for (part, arg) in parts.zip(args) {
+            self.args.push(arg);
+            clause.push_str(&format!("${}{part}", self.args.len()));
+        }
         self.clauses.push(clause);
     }
 

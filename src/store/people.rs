@@ -109,3 +109,89 @@ pub async fn put(
     .await?;
     Ok(written)
 }
+
+/// What the desk needs of a person: how to reach them, in which language, and whether
+/// they take work now.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct Contact {
+    pub login: String,
+    pub name: String,
+    pub email: String,
+    pub unit: String,
+    pub role: String,
+    pub tier: Option<i64>,
+    pub language: String,
+    pub available: i64,
+    pub organization: Option<String>,
+}
+
+const CONTACT: &str =
+    "SELECT login, name, email, unit, role, tier, language, available, organization FROM people";
+
+pub async fn contact(conn: &mut AnyConnection, login: &str) -> StoreResult<Option<Contact>> {
+    Ok(sqlx::query_as(&format!("{CONTACT} WHERE login = $1"))
+        .bind(login)
+        .fetch_optional(conn)
+        .await?)
+}
+
+pub async fn contacts(conn: &mut AnyConnection, unit: Option<&str>) -> StoreResult<Vec<Contact>> {
+    Ok(
+        sqlx::query_as(&format!("{CONTACT} WHERE ($1 IS NULL OR unit = $1) ORDER BY login"))
+            .bind(unit)
+            .fetch_all(conn)
+            .await?,
+    )
+}
+
+/// The login of the unit's head, as the registry names it.
+pub async fn unit_head(conn: &mut AnyConnection, unit: &str) -> StoreResult<Option<String>> {
+    let row: Option<(Option<String>,)> = sqlx::query_as("SELECT head FROM units WHERE code = $1")
+        .bind(unit)
+        .fetch_optional(conn)
+        .await?;
+    Ok(row.and_then(|(head,)| head))
+}
+
+/// Adds a person the desk creates itself (a vendor contact of a tier-3 group).
+pub async fn insert_contact(conn: &mut AnyConnection, c: &Contact, now: i64) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO people (login, name, email, unit, role, tier, language, available, \
+           organization, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10)",
+    )
+    .bind(&c.login)
+    .bind(&c.name)
+    .bind(&c.email)
+    .bind(&c.unit)
+    .bind(&c.role)
+    .bind(c.tier)
+    .bind(&c.language)
+    .bind(c.available)
+    .bind(&c.organization)
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Sets a person's availability and language; false when there is no such person.
+pub async fn set_preferences(
+    conn: &mut AnyConnection,
+    login: &str,
+    available: Option<bool>,
+    language: Option<&str>,
+    now: i64,
+) -> StoreResult<bool> {
+    let done = sqlx::query(
+        "UPDATE people SET available = COALESCE($2, available), \
+           language = COALESCE($3, language), updated_at = $4 WHERE login = $1",
+    )
+    .bind(login)
+    .bind(available.map(i64::from))
+    .bind(language)
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() > 0)
+}

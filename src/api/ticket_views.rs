@@ -1,0 +1,195 @@
+//! How tickets, their comments, approvals and audit trail look in the API.
+
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::views::time;
+use crate::store::audit::StoredRecord;
+use crate::store::tickets::{ApprovalRow, CommentRow, TicketRow};
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TicketView {
+    pub id: String,
+    /// incident, service_request, event or problem.
+    pub kind: String,
+    /// new, assigned, in_progress, on_hold, resolved, closed or canceled.
+    pub state: String,
+    /// Why it is on hold: awaiting_user, awaiting_approval, rescheduled,
+    /// awaiting_problem or awaiting_vendor.
+    pub hold_reason: Option<String>,
+    pub summary: String,
+    pub description: Option<String>,
+    pub category: Option<String>,
+    /// How it reached the desk: portal, phone, chat, email, note, form, in_person or
+    /// monitoring.
+    pub channel: String,
+    /// The monitoring source, or `desk` for tickets people registered.
+    pub source: String,
+    pub ci: Option<String>,
+    pub unit: Option<String>,
+    pub impact: Option<String>,
+    pub urgency: Option<String>,
+    pub priority: Option<String>,
+    pub tier: Option<i64>,
+    pub group_id: Option<String>,
+    pub assignee: Option<String>,
+    /// Waiting in the central desk's queue because its unit had no tier-1 technician.
+    pub central_desk: bool,
+    pub requester: Option<String>,
+    pub registered_by: Option<String>,
+    pub problem_id: Option<String>,
+    /// Tier 3 asked the unit head to raise a problem.
+    pub problem_requested: bool,
+    pub opened_at: String,
+    pub updated_at: String,
+    /// The first acknowledgement (accept) by a person.
+    pub acknowledged_at: Option<String>,
+    pub acknowledged_by: Option<String>,
+    pub resolved_at: Option<String>,
+    pub closed_at: Option<String>,
+    /// When a rescheduled ticket resumes.
+    pub resume_at: Option<String>,
+    /// When it is due to be resolved, paused time added back.
+    pub due_at: Option<String>,
+    pub reassignments: i64,
+    pub reopens: i64,
+    pub solution: Option<String>,
+    pub resolution_code: Option<String>,
+    pub duplicate_of: Option<String>,
+    pub cancel_reason: Option<String>,
+}
+
+impl From<TicketRow> for TicketView {
+    fn from(r: TicketRow) -> Self {
+        let channel = r.channel.unwrap_or_else(|| "monitoring".to_owned());
+        TicketView {
+            id: r.id,
+            kind: r.kind,
+            state: r.status,
+            hold_reason: r.hold_reason,
+            summary: r.summary,
+            description: r.description,
+            category: r.category,
+            channel,
+            source: r.source,
+            ci: r.ci_id,
+            unit: r.unit,
+            impact: r.impact,
+            urgency: r.urgency,
+            priority: r.priority,
+            tier: r.tier,
+            group_id: r.group_id,
+            assignee: r.assignee,
+            central_desk: r.central_desk != 0,
+            requester: r.requester,
+            registered_by: r.registered_by,
+            problem_id: r.problem_id,
+            problem_requested: r.problem_requested != 0,
+            opened_at: time(r.opened_at),
+            updated_at: time(r.updated_at),
+            acknowledged_at: r.acked_at.map(time),
+            acknowledged_by: r.acked_by,
+            resolved_at: r.resolved_at.map(time),
+            closed_at: r.closed_at.map(time),
+            resume_at: r.resume_at.map(time),
+            due_at: r.due_at.map(time),
+            reassignments: r.reassignments,
+            reopens: r.reopens,
+            solution: r.solution,
+            resolution_code: r.resolution_code,
+            duplicate_of: r.duplicate_of,
+            cancel_reason: r.cancel_reason,
+        }
+    }
+}
+
+/// A ticket with its conversation and approvals.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TicketDetail {
+    #[serde(flatten)]
+    pub ticket: TicketView,
+    pub comments: Vec<CommentView>,
+    pub approvals: Vec<ApprovalView>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CommentView {
+    pub id: String,
+    pub author: String,
+    pub at: String,
+    pub body: String,
+}
+
+impl From<CommentRow> for CommentView {
+    fn from(c: CommentRow) -> Self {
+        CommentView {
+            id: c.id,
+            author: c.author,
+            at: time(c.at),
+            body: c.body,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ApprovalView {
+    pub id: String,
+    pub requested_by: String,
+    pub requested_at: String,
+    pub request: String,
+    pub decided_by: Option<String>,
+    pub decided_at: Option<String>,
+    /// approved or rejected; absent while pending.
+    pub decision: Option<String>,
+    pub comment: Option<String>,
+}
+
+impl From<ApprovalRow> for ApprovalView {
+    fn from(a: ApprovalRow) -> Self {
+        ApprovalView {
+            id: a.id,
+            requested_by: a.requested_by,
+            requested_at: time(a.requested_at),
+            request: a.request,
+            decided_by: a.decided_by,
+            decided_at: a.decided_at.map(time),
+            decision: a.decision,
+            comment: a.comment,
+        }
+    }
+}
+
+/// One record of a ticket's audit trail.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AuditView {
+    /// Position in the audit chain.
+    pub seq: i64,
+    pub at: String,
+    /// Login of who made the change (`system` for the desk's timers).
+    pub actor: String,
+    pub action: String,
+    pub from_state: Option<String>,
+    pub to_state: Option<String>,
+    pub comment: Option<String>,
+    pub request_id: Option<String>,
+    #[schema(value_type = Object)]
+    pub detail: serde_json::Value,
+    pub hash: String,
+}
+
+impl From<StoredRecord> for AuditView {
+    fn from(r: StoredRecord) -> Self {
+        AuditView {
+            seq: r.seq,
+            at: time(r.at),
+            actor: r.actor,
+            action: r.action,
+            from_state: r.from_state,
+            to_state: r.to_state,
+            comment: r.comment,
+            request_id: r.request_id,
+            detail: serde_json::from_str(&r.detail).unwrap_or(serde_json::Value::String(r.detail)),
+            hash: r.hash,
+        }
+    }
+}

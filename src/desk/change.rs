@@ -1,0 +1,138 @@
+//! One change to one ticket, as it is being made: the ticket copy being edited, the
+//! audit records and the notices it will leave. `Desk::commit_change` writes them all in
+//! the change's transaction.
+
+use serde_json::{json, Map, Value};
+
+use super::ticket::{HoldReason, State, Ticket};
+use crate::notify::Topic;
+use crate::store::audit::AuditRecord;
+
+/// Who makes a change and under which request.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub who: crate::auth::Principal,
+    pub request_id: Option<String>,
+}
+
+impl Caller {
+    /// The desk's own timers.
+    pub fn system() -> Caller {
+        Caller {
+            who: crate::auth::Principal {
+                token_id: String::new(),
+                name: SYSTEM.to_owned(),
+                role: crate::auth::Role::Admin,
+                unit: None,
+                tier: None,
+                person: false,
+            },
+            request_id: None,
+        }
+    }
+}
+
+pub const SYSTEM: &str = "system";
+
+pub struct Change {
+    pub ticket: Ticket,
+    pub now: i64,
+    actor: String,
+    request_id: Option<String>,
+    pub records: Vec<AuditRecord>,
+    /// (topic, recipient login, comment), resolved into notices at commit.
+    pub notices: Vec<(Topic, String, Option<String>)>,
+}
+
+impl Change {
+    pub fn new(ticket: Ticket, caller: &Caller, now: i64) -> Change {
+        Change {
+            ticket,
+            now,
+            actor: caller.who.name.clone(),
+            request_id: caller.request_id.clone(),
+            records: Vec::new(),
+            notices: Vec::new(),
+        }
+    }
+
+    /// A change to another ticket, made by the same caller at the same time.
+    pub fn derived(&self, ticket: Ticket) -> Change {
+        Change {
+            ticket,
+            now: self.now,
+            actor: self.actor.clone(),
+            request_id: self.request_id.clone(),
+            records: Vec::new(),
+            notices: Vec::new(),
+        }
+    }
+
+    pub fn actor(&self) -> &str {
+        &self.actor
+    }
+
+    /// Appends an audit record of `action`, from the state `from` to the ticket's state now.
+    pub fn record(&mut self, action: &str, from: Option<String>, comment: Option<&str>, detail: Value) {
+        self.records.push(AuditRecord {
+            ticket_id: self.ticket.id.clone(),
+            at: self.now,
+            actor: self.actor.clone(),
+            action: action.to_owned(),
+            from_state: from,
+            to_state: Some(self.ticket.state_label()),
+            comment: comment.map(str::to_owned),
+            request_id: self.request_id.clone(),
+            detail: match detail {
+                Value::Null => Value::Object(Map::new()),
+                other => other,
+            },
+        });
+    }
+
+    pub fn notify(&mut self, topic: Topic, login: Option<&str>, comment: Option<&str>) {
+        if let Some(login) = login {
+            self.notices
+                .push((topic, login.to_owned(), comment.map(str::to_owned)));
+        }
+    }
+
+    pub fn hold(&mut self, reason: HoldReason) {
+        self.ticket.state = State::OnHold;
+        self.ticket.hold_reason = Some(reason);
+        self.ticket.held_at = Some(self.now);
+    }
+
+    /// Back to work from a hold; paused time is added to the due time.
+    pub fn resume(&mut self) {
+        let t = &mut self.ticket;
+        if let (Some(reason), Some(held_at)) = (t.hold_reason, t.held_at) {
+            if reason.pauses_clock() {
+                t.due_at = t.due_at.map(|due| due + (self.now - held_at).max(0));
+            }
+        }
+        t.state = State::InProgress;
+        t.hold_reason = None;
+        t.held_at = None;
+        t.resume_at = None;
+    }
+
+    /// Hands the ticket to someone at a tier (counted as a reassignment when it had an
+    /// assignee already).
+    pub fn hand_to(&mut self, login: &str, tier: Option<u8>) {
+        let t = &mut self.ticket;
+        if t.assignee.is_some() && t.assignee.as_deref() != Some(login) {
+            t.reassignments += 1;
+        }
+        t.assignee = Some(login.to_owned());
+        t.tier = tier;
+        t.central_desk = false;
+        t.state = State::Assigned;
+        self.notify(Topic::Assigned, Some(login), None);
+    }
+}
+
+/// The detail of an assignment, for the audit record.
+pub fn assignment_detail(t: &Ticket) -> Value {
+    json!({ "assignee": t.assignee, "tier": t.tier, "group_id": t.group_id })
+}

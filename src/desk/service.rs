@@ -1,0 +1,252 @@
+//! The desk: registers tickets and makes moves, each in one transaction that locks the
+//! ticket, checks the move, writes the ticket, its audit records and its notification
+//! outbox rows together.
+
+use std::sync::Arc;
+
+use serde_json::json;
+use sqlx::AnyConnection;
+
+use super::change::{assignment_detail, Caller, Change};
+use super::error::{DeskError, DeskResult};
+use super::moves::{self, Action};
+use super::ticket::{Kind, State, Ticket};
+use super::{assign, DeskConfig};
+use crate::domain::{ids, to_millis, Lang};
+use crate::notify::{Notice, Notifier, Recipient, TicketFacts, Topic};
+use crate::pipeline::priority::PriorityConfig;
+use crate::store::tickets::{self, TicketRow};
+use crate::store::{audit, people, Store};
+
+#[derive(Clone)]
+pub struct Desk {
+    pub(super) store: Store,
+    pub(super) config: Arc<DeskConfig>,
+    pub(super) notifier: Arc<Notifier>,
+    pub(super) priority: PriorityConfig,
+    pub(super) live: Arc<crate::cmdb::Live>,
+    /// The central desk's unit.
+    pub(super) admin_unit: String,
+}
+
+pub fn now() -> i64 {
+    to_millis(jiff::Timestamp::now())
+}
+
+impl Desk {
+    pub fn new(
+        store: Store,
+        config: DeskConfig,
+        notifier: Arc<Notifier>,
+        priority: PriorityConfig,
+        live: Arc<crate::cmdb::Live>,
+        admin_unit: String,
+    ) -> Desk {
+        Desk {
+            store,
+            config: Arc::new(config),
+            notifier,
+            priority,
+            live,
+            admin_unit,
+        }
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Reads a ticket the caller may see.
+    pub async fn read(&self, caller: &Caller, id: &str) -> DeskResult<TicketRow> {
+        let mut conn = self.store.pool().acquire().await?;
+        let row = tickets::get(&mut conn, id)
+            .await?
+            .ok_or_else(|| not_found(id))?;
+        if !moves::can_see(&caller.who, &row.ticket()?) {
+            return Err(DeskError::unseen(id, &caller.who.name));
+        }
+        Ok(row)
+    }
+
+    /// Makes one move on a ticket.
+    pub async fn act(
+        &self,
+        caller: &Caller,
+        id: &str,
+        action: Action,
+        body: &super::MoveBody,
+    ) -> DeskResult<TicketRow> {
+        let mut tx = self.store.begin_write().await?;
+        let row = tickets::lock(&mut tx, id)
+            .await?
+            .ok_or_else(|| not_found(id))?;
+        let ticket = row.ticket()?;
+        if !moves::can_see(&caller.who, &ticket) {
+            return Err(DeskError::unseen(id, &caller.who.name));
+        }
+        moves::check(action, &caller.who, &ticket)
+            .map_err(|r| DeskError::refused(action.as_str(), r))?;
+        let mut change = Change::new(ticket, caller, now());
+        let mut more = self.perform(&mut tx, caller, action, body, &mut change).await?;
+        more.insert(0, change);
+        for change in &more {
+            self.commit_change(&mut tx, change).await?;
+        }
+        let row = tickets::get(&mut tx, id)
+            .await?
+            .ok_or_else(|| not_found(id))?;
+        tx.commit().await?;
+        self.notifier.wake();
+        Ok(row)
+    }
+
+    /// Writes a change: the ticket's fields, its audit records, its notices.
+    pub(super) async fn commit_change(
+        &self,
+        conn: &mut AnyConnection,
+        change: &Change,
+    ) -> DeskResult<()> {
+        tickets::save(conn, &change.ticket, change.now).await?;
+        audit::append(conn, &change.records).await?;
+        let mut notices = Vec::new();
+        for (topic, login, comment) in &change.notices {
+            if let Some(notice) = self.notice(conn, *topic, login, change, comment).await? {
+                notices.push(notice);
+            }
+        }
+        self.notifier.enqueue(conn, &notices, change.now).await?;
+        Ok(())
+    }
+
+    async fn notice(
+        &self,
+        conn: &mut AnyConnection,
+        topic: Topic,
+        login: &str,
+        change: &Change,
+        comment: &Option<String>,
+    ) -> DeskResult<Option<Notice>> {
+        let Some(person) = people::contact(conn, login).await? else {
+            tracing::warn!(login, topic = topic.as_str(), "no such person to notify");
+            return Ok(None);
+        };
+        let t = &change.ticket;
+        Ok(Some(Notice {
+            topic,
+            recipient: Recipient {
+                login: person.login,
+                name: person.name,
+                email: person.email,
+                language: Lang::from_code(&person.language),
+            },
+            ticket: TicketFacts {
+                id: t.id.clone(),
+                kind: t.kind.as_str().to_owned(),
+                summary: t.summary.clone(),
+                unit: t.unit.clone(),
+                state: t.state.as_str().to_owned(),
+                priority: t.priority.clone(),
+                actor: change.actor().to_owned(),
+                comment: comment.clone(),
+                solution: t.solution.clone(),
+                resolution_code: t.resolution_code.clone(),
+                resume_at: t.resume_at,
+            },
+        }))
+    }
+
+    /// Assigns a new ticket to a tier-1 technician of its unit, or sends it to the
+    /// central desk when the unit has none available.
+    pub(super) async fn auto_assign(
+        &self,
+        conn: &mut AnyConnection,
+        change: &mut Change,
+    ) -> DeskResult<()> {
+        let unit = change
+            .ticket
+            .unit
+            .clone()
+            .unwrap_or_else(|| self.admin_unit.clone());
+        tickets::lock_unit(conn, &unit).await?;
+        let candidates = tickets::candidates(conn, &unit, 1).await?;
+        let from = Some(change.ticket.state_label());
+        if change.ticket.due_at.is_none() {
+            change.ticket.due_at = self.due_at(change.ticket.opened_at, &change.ticket);
+        }
+        match assign::pick(&candidates) {
+            Some(pick) => {
+                let (login, open) = (pick.login.clone(), pick.open);
+                tickets::mark_assigned(conn, &login, change.now).await?;
+                change.hand_to(&login, Some(1));
+                let mut detail = assignment_detail(&change.ticket);
+                detail["rule"] = json!("least open work, round-robin among equals");
+                detail["open_work"] = json!(open);
+                change.record("assigned", from, None, detail);
+            }
+            None => {
+                change.ticket.state = State::Assigned;
+                change.ticket.tier = Some(1);
+                change.ticket.central_desk = true;
+                let why = if candidates.is_empty() {
+                    format!("unit {unit} has no tier-1 technician")
+                } else {
+                    format!("no tier-1 technician of unit {unit} is available")
+                };
+                let detail = json!({ "central_desk": self.admin_unit, "reason": why });
+                change.record("sent_to_central_desk", from, Some(&why), detail);
+            }
+        }
+        Ok(())
+    }
+
+    /// The resolution due time for a ticket opened at `opened_at`, from its priority.
+    pub(super) fn due_at(&self, opened_at: i64, t: &Ticket) -> Option<i64> {
+        let hours = self.config.resolve_hours.get(t.priority.as_deref()?)?;
+        let ms = i64::try_from(*hours).ok()?.checked_mul(3_600_000)?;
+        opened_at.checked_add(ms)
+    }
+
+    /// Registers the tickets the intake writer opened and assigns them. Returns how
+    /// many were assigned.
+    pub async fn assign_new(&self) -> DeskResult<usize> {
+        let ids = {
+            let mut conn = self.store.pool().acquire().await?;
+            tickets::due(&mut conn, tickets::Timer::Assign, now()).await?
+        };
+        let mut done = 0;
+        for id in ids {
+            let mut tx = self.store.begin_write().await?;
+            let Some(row) = tickets::lock(&mut tx, &id).await? else {
+                continue;
+            };
+            let ticket = row.ticket()?;
+            // Another replica, or a person, got there first.
+            if ticket.state != State::New {
+                continue;
+            }
+            let mut change = Change::new(ticket, &Caller::system(), now());
+            change.record(
+                "registered",
+                None,
+                None,
+                json!({ "channel": "monitoring", "source": row.source, "ci": row.ci_id }),
+            );
+            self.auto_assign(&mut tx, &mut change).await?;
+            self.commit_change(&mut tx, &change).await?;
+            tx.commit().await?;
+            done += 1;
+        }
+        if done > 0 {
+            self.notifier.wake();
+        }
+        Ok(done)
+    }
+
+    pub(super) fn new_id(kind: Kind) -> String {
+        ids::new(kind.id_prefix())
+    }
+}
+
+pub(super) fn not_found(id: &str) -> DeskError {
+    DeskError::NotFound(format!("no ticket `{id}`"))
+}
