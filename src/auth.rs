@@ -114,7 +114,12 @@ pub async fn create_person_token(store: &Store, login: &str, label: &str) -> Sto
     issue(store, label, "person", Some(login)).await
 }
 
-async fn issue(store: &Store, name: &str, role: &str, person: Option<&str>) -> StoreResult<NewToken> {
+async fn issue(
+    store: &Store,
+    name: &str,
+    role: &str,
+    person: Option<&str>,
+) -> StoreResult<NewToken> {
     let mut secret = [0u8; 32];
     rand::rng().fill_bytes(&mut secret);
     let token = format!("{TOKEN_PREFIX}{}", hex::encode(secret));

@@ -183,7 +183,9 @@ async fn token(command: TokenCommand, config: &Config) -> anyhow::Result<ExitCod
         } => {
             let mut conn = store.pool().acquire().await?;
             let Some(person) = vigia::store::people::contact(&mut conn, &login).await? else {
-                anyhow::bail!("no person `{login}` in the registry; import it first (`vigia ci import`)");
+                anyhow::bail!(
+                    "no person `{login}` in the registry; import it first (`vigia ci import`)"
+                );
             };
             let token = create_person_token(&store, &login, &login).await?;
             eprintln!(
@@ -201,7 +203,9 @@ async fn token(command: TokenCommand, config: &Config) -> anyhow::Result<ExitCod
             eprintln!("token for `{name}` ({role}); it is shown only now:");
             println!("{token}");
         }
-        TokenCommand::Create { .. } => anyhow::bail!("give `--person LOGIN`, or `--name` and `--role`"),
+        TokenCommand::Create { .. } => {
+            anyhow::bail!("give `--person LOGIN`, or `--name` and `--role`")
+        }
         TokenCommand::Revoke { id } => {
             let now = vigia::domain::to_millis(jiff::Timestamp::now());
             if !vigia::store::tokens::revoke(store.pool(), &id, now).await? {
@@ -231,7 +235,10 @@ async fn audit_verify(config: &Config) -> anyhow::Result<ExitCode> {
                 .ticket_id
                 .map(|t| format!(" (ticket {t})"))
                 .unwrap_or_default();
-            eprintln!("audit chain broken at record {}{ticket}: {}", broken.seq, broken.reason);
+            eprintln!(
+                "audit chain broken at record {}{ticket}: {}",
+                broken.seq, broken.reason
+            );
             Ok(ExitCode::FAILURE)
         }
     }

@@ -9,13 +9,13 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::auth::DeskCaller;
-use crate::desk::moves::Action;
-use crate::desk::ticket::{Kind, State as TicketState};
-use crate::desk::{DeskError, MoveBody};
 use super::explain::{explain, Lang};
 use super::paging::{ListParams, Page};
 use super::views::{CiSummary, EventView, HistoryEntry, IncidentDetail, IncidentView, LinkedEvent};
 use super::{ApiError, ApiResult, AppState, Problem};
+use crate::desk::moves::Action;
+use crate::desk::ticket::{Kind, State as TicketState};
+use crate::desk::{DeskError, MoveBody};
 use crate::pipeline::correlate::Reason;
 use crate::store::events;
 use crate::store::incidents;

@@ -130,6 +130,8 @@ struct NewRequestId;
 impl MakeRequestId for NewRequestId {
     fn make_request_id<B>(&mut self, _request: &axum::http::Request<B>) -> Option<RequestId> {
         let id = crate::domain::ids::new("rid");
-        axum::http::HeaderValue::from_str(&id).ok().map(RequestId::new)
+        axum::http::HeaderValue::from_str(&id)
+            .ok()
+            .map(RequestId::new)
     }
 }

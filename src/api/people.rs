@@ -137,7 +137,10 @@ async fn update_person(
     if !(who.role == Role::Admin || head || who.name == login) {
         return Err(ApiError::forbidden(
             "people.update",
-            format!("only `{login}`, the head of unit {} or the admin may change this", person.unit),
+            format!(
+                "only `{login}`, the head of unit {} or the admin may change this",
+                person.unit
+            ),
         ));
     }
     if let Some(language) = &update.language {
@@ -148,8 +151,14 @@ async fn update_person(
             });
         }
     }
-    people::set_preferences(&mut conn, &login, update.available, update.language.as_deref(), now())
-        .await?;
+    people::set_preferences(
+        &mut conn,
+        &login,
+        update.available,
+        update.language.as_deref(),
+        now(),
+    )
+    .await?;
     let person = people::contact(&mut conn, &login)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no person `{login}`")))?;

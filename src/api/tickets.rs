@@ -1,10 +1,10 @@
 //! The service desk over HTTP: register tickets, list and read them, make the
 //! procedure's moves, read a ticket's audit trail.
 
+use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::body::Bytes;
 use axum::Json;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;

@@ -27,7 +27,11 @@ impl Desk {
     ) -> DeskResult<Extra> {
         let from = Some(change.ticket.state_label());
         let name = action.as_str();
-        let comment = body.comment.as_deref().map(str::trim).filter(|c| !c.is_empty());
+        let comment = body
+            .comment
+            .as_deref()
+            .map(str::trim)
+            .filter(|c| !c.is_empty());
         let need = |field: &'b Option<String>, n: &str| MoveBody::required(field, n, name);
         let mut extra = Vec::new();
         let detail = match action {
@@ -72,15 +76,18 @@ impl Desk {
                 let request = need(&body.comment, "comment")?;
                 let id = crate::domain::ids::new(crate::domain::ids::APPROVAL);
                 let (ticket, actor) = (change.ticket.id.clone(), change.actor().to_owned());
-                tickets::request_approval(conn, &id, &ticket, &actor, request, change.now)
-                    .await?;
+                tickets::request_approval(conn, &id, &ticket, &actor, request, change.now).await?;
                 change.hold(HoldReason::AwaitingApproval);
                 let head = self.head_of(conn, &change.ticket).await?;
                 change.notify(Topic::ApprovalRequested, head.as_deref(), Some(request));
                 json!({ "approval_id": id, "head": head })
             }
             Action::Approve | Action::Reject => {
-                let decision = if action == Action::Approve { "approved" } else { "rejected" };
+                let decision = if action == Action::Approve {
+                    "approved"
+                } else {
+                    "rejected"
+                };
                 if action == Action::Reject {
                     need(&body.comment, "comment")?;
                 }
@@ -110,7 +117,10 @@ impl Desk {
                 change.notify(Topic::ProblemRequested, head.as_deref(), Some(why));
                 json!({ "head": head })
             }
-            Action::RaiseProblem => self.raise_problem(conn, caller, body, change, &mut extra).await?,
+            Action::RaiseProblem => {
+                self.raise_problem(conn, caller, body, change, &mut extra)
+                    .await?
+            }
             Action::Hold => {
                 let reason = need(&body.reason, "reason")?;
                 if reason != HoldReason::AwaitingVendor.as_str() {
@@ -135,14 +145,44 @@ impl Desk {
             Action::Reopen => self.reopen(body, change)?,
             Action::Cancel => self.cancel(conn, caller, body, change).await?,
             Action::Assign => self.assign_to(conn, caller, body, change).await?,
+            Action::SetRequester => {
+                let login = need(&body.requester, "requester")?;
+                let channel = need(&body.channel, "channel")?;
+                if people::contact(conn, login).await?.is_none() {
+                    return Err(DeskError::Invalid(format!(
+                        "`requester`: no person `{login}`"
+                    )));
+                }
+                if super::ticket::Channel::parse(channel).is_none() {
+                    return Err(DeskError::Invalid(format!(
+                        "`channel` must be one of {}",
+                        super::ticket::Channel::choices()
+                    )));
+                }
+                let previous = change.ticket.requester.replace(login.to_owned());
+                json!({ "requester": login, "previous": previous, "channel": channel })
+            }
         };
         change.record(name, from, comment, detail);
         Ok(extra)
     }
 
-    async fn add_comment(&self, conn: &mut AnyConnection, change: &Change, text: &str) -> DeskResult<()> {
+    async fn add_comment(
+        &self,
+        conn: &mut AnyConnection,
+        change: &Change,
+        text: &str,
+    ) -> DeskResult<()> {
         let id = crate::domain::ids::new(crate::domain::ids::COMMENT);
-        tickets::add_comment(conn, &id, &change.ticket.id, change.actor(), text, change.now).await?;
+        tickets::add_comment(
+            conn,
+            &id,
+            &change.ticket.id,
+            change.actor(),
+            text,
+            change.now,
+        )
+        .await?;
         Ok(())
     }
 
@@ -157,8 +197,17 @@ impl Desk {
         }
     }
 
-    async fn escalate(&self, conn: &mut AnyConnection, body: &MoveBody, change: &mut Change) -> DeskResult<serde_json::Value> {
-        let unit = change.ticket.unit.clone().unwrap_or_else(|| self.admin_unit.clone());
+    async fn escalate(
+        &self,
+        conn: &mut AnyConnection,
+        body: &MoveBody,
+        change: &mut Change,
+    ) -> DeskResult<serde_json::Value> {
+        let unit = change
+            .ticket
+            .unit
+            .clone()
+            .unwrap_or_else(|| self.admin_unit.clone());
         tickets::lock_unit(conn, &unit).await?;
         let candidates = tickets::candidates(conn, &unit, 2).await?;
         let login = match &body.assignee {
@@ -182,8 +231,17 @@ impl Desk {
         Ok(assignment_detail(&change.ticket))
     }
 
-    async fn form_group(&self, conn: &mut AnyConnection, body: &MoveBody, change: &mut Change) -> DeskResult<serde_json::Value> {
-        let unit = change.ticket.unit.clone().unwrap_or_else(|| self.admin_unit.clone());
+    async fn form_group(
+        &self,
+        conn: &mut AnyConnection,
+        body: &MoveBody,
+        change: &mut Change,
+    ) -> DeskResult<serde_json::Value> {
+        let unit = change
+            .ticket
+            .unit
+            .clone()
+            .unwrap_or_else(|| self.admin_unit.clone());
         let taker = MoveBody::required(&body.assignee, "assignee", "form_group")?.to_owned();
         let group_id = match (&body.group_id, &body.group) {
             (Some(id), None) => {
@@ -257,7 +315,9 @@ impl Desk {
             .map(crate::domain::to_millis)
             .map_err(|e| DeskError::Invalid(format!("`resume_at` is not an RFC 3339 time: {e}")))?;
         if resume_at <= change.now {
-            return Err(DeskError::Invalid("`resume_at` must be in the future".into()));
+            return Err(DeskError::Invalid(
+                "`resume_at` must be in the future".into(),
+            ));
         }
         if let Some(due) = change.ticket.due_at.filter(|due| *due < change.now) {
             return Err(DeskError::Conflict(format!(
@@ -288,7 +348,9 @@ impl Desk {
         settle(change, &solution, code);
         if change.ticket.kind == Kind::Problem {
             for id in tickets::awaiting_problem(conn, &change.ticket.id).await? {
-                let row = tickets::lock(conn, &id).await?.ok_or_else(|| not_found(&id))?;
+                let row = tickets::lock(conn, &id)
+                    .await?
+                    .ok_or_else(|| not_found(&id))?;
                 let mut linked = change.derived(row.ticket()?);
                 let from = Some(linked.ticket.state_label());
                 linked.resume();
@@ -332,7 +394,10 @@ impl Desk {
     ) -> DeskResult<serde_json::Value> {
         let text = MoveBody::required(&body.reason, "reason", "cancel")?;
         let reason = CancelReason::parse(text).ok_or_else(|| {
-            DeskError::Invalid(format!("`reason` must be one of {}", CancelReason::choices()))
+            DeskError::Invalid(format!(
+                "`reason` must be one of {}",
+                CancelReason::choices()
+            ))
         })?;
         let t = &change.ticket;
         let only_requester = caller.who.role != Role::Admin
@@ -380,7 +445,10 @@ impl Desk {
             )));
         }
         if person.role != "technician" && person.role != "unit_head" {
-            return Err(DeskError::Invalid(format!("`{login}` is a {}, not a technician", person.role)));
+            return Err(DeskError::Invalid(format!(
+                "`{login}` is a {}, not a technician",
+                person.role
+            )));
         }
         let tier = person.tier.and_then(|t| u8::try_from(t).ok());
         tickets::mark_assigned(conn, login, change.now).await?;

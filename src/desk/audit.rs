@@ -81,7 +81,10 @@ impl Walk {
         if r.seq != self.expected {
             return at(
                 self.expected,
-                format!("record {} is missing (the next one is {})", self.expected, r.seq),
+                format!(
+                    "record {} is missing (the next one is {})",
+                    self.expected, r.seq
+                ),
             );
         }
         if r.prev_hash != self.prev {
@@ -97,7 +100,10 @@ impl Walk {
         if r.computed_hash() != r.hash {
             return at(
                 r.seq,
-                format!("record {} was altered: its content does not match its hash", r.seq),
+                format!(
+                    "record {} was altered: its content does not match its hash",
+                    r.seq
+                ),
             );
         }
         self.expected += 1;

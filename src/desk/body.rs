@@ -32,6 +32,11 @@ pub struct MoveBody {
     pub description: Option<String>,
     /// cancel (duplicate): the ticket this one duplicates.
     pub duplicate_of: Option<String>,
+    /// set_requester: the user who reported it (e.g. who called about an outage
+    /// monitoring had already opened), told when more is needed and when it is resolved.
+    pub requester: Option<String>,
+    /// set_requester: how they reached the desk (phone, chat, email, note, form, in_person).
+    pub channel: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, ToSchema)]

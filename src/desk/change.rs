@@ -73,7 +73,13 @@ impl Change {
     }
 
     /// Appends an audit record of `action`, from the state `from` to the ticket's state now.
-    pub fn record(&mut self, action: &str, from: Option<String>, comment: Option<&str>, detail: Value) {
+    pub fn record(
+        &mut self,
+        action: &str,
+        from: Option<String>,
+        comment: Option<&str>,
+        detail: Value,
+    ) {
         self.records.push(AuditRecord {
             ticket_id: self.ticket.id.clone(),
             at: self.now,

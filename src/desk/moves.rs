@@ -26,6 +26,7 @@ word_enum!(
         Reopen => "reopen",
         Cancel => "cancel",
         Assign => "assign",
+        SetRequester => "set_requester",
     }
 );
 
@@ -41,6 +42,8 @@ enum Who {
     Anyone,
     /// The requester (to withdraw), the assignee or the unit head.
     Party,
+    /// The assignee or the unit head.
+    Handler,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,10 +54,7 @@ pub enum Refusal {
         allowed: Vec<&'static str>,
     },
     /// The caller lacks the permission; `needs` says who holds it.
-    Forbidden {
-        permission: String,
-        needs: String,
-    },
+    Forbidden { permission: String, needs: String },
 }
 
 impl Action {
@@ -70,6 +70,7 @@ impl Action {
             Confirm | Reopen => Who::Requester,
             Comment => Who::Anyone,
             Cancel => Who::Party,
+            SetRequester => Who::Handler,
         }
     }
 
@@ -90,7 +91,7 @@ impl Action {
             ),
             Comment => !matches!(state, Closed | Canceled),
             Confirm | Reopen => state == Resolved,
-            Cancel => state.is_open(),
+            Cancel | SetRequester => state.is_open(),
         }
     }
 }
@@ -146,6 +147,7 @@ fn permitted(rule: Who, who: &Principal, ticket: &Ticket) -> bool {
         Who::Requester => requester,
         Who::Anyone => can_see(who, ticket),
         Who::Party => assignee || head || requester,
+        Who::Handler => assignee || head,
     }
 }
 
@@ -166,6 +168,7 @@ fn needs(action: Action, ticket: &Ticket) -> String {
         Who::Requester => "the ticket's requester".to_owned(),
         Who::Anyone => format!("someone who may see the ticket (unit {unit})"),
         Who::Party => "the requester, the assignee or the unit head".to_owned(),
+        Who::Handler => format!("the ticket's assignee or the head of unit {unit}"),
     }
 }
 
@@ -221,11 +224,19 @@ mod tests {
         let mut t = ticket(State::OnHold, 2);
         t.hold_reason = Some(HoldReason::AwaitingApproval);
         assert_eq!(
-            check(Action::Approve, &person("jefe.dinafi", Role::UnitHead, "DINAFI"), &t),
+            check(
+                Action::Approve,
+                &person("jefe.dinafi", Role::UnitHead, "DINAFI"),
+                &t
+            ),
             Ok(())
         );
         assert!(matches!(
-            check(Action::Approve, &person("jefe.dga", Role::UnitHead, "DGA"), &t),
+            check(
+                Action::Approve,
+                &person("jefe.dga", Role::UnitHead, "DGA"),
+                &t
+            ),
             Err(Refusal::Forbidden { .. })
         ));
     }
@@ -233,9 +244,11 @@ mod tests {
     #[test]
     fn an_illegal_move_names_the_state_and_the_moves_allowed() {
         let t = ticket(State::Resolved, 1);
-        let Err(Refusal::Illegal { state, allowed }) =
-            check(Action::Escalate, &person("ana.lopez", Role::Technician, "DINAFI"), &t)
-        else {
+        let Err(Refusal::Illegal { state, allowed }) = check(
+            Action::Escalate,
+            &person("ana.lopez", Role::Technician, "DINAFI"),
+            &t,
+        ) else {
             panic!("escalating a resolved ticket is illegal")
         };
         assert_eq!(state, "resolved");

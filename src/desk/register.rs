@@ -84,7 +84,9 @@ impl Desk {
             now,
         };
         tickets::insert(&mut tx, &new).await?;
-        let row = tickets::get(&mut tx, &id).await?.ok_or_else(|| super::service::not_found(&id))?;
+        let row = tickets::get(&mut tx, &id)
+            .await?
+            .ok_or_else(|| super::service::not_found(&id))?;
         let mut change = Change::new(row.ticket()?, caller, now);
         let detail = json!({
             "kind": kind, "channel": channel, "requester": new.requester,
@@ -93,7 +95,9 @@ impl Desk {
         change.record("registered", None, None, detail);
         self.auto_assign(&mut tx, &mut change).await?;
         self.commit_change(&mut tx, &change).await?;
-        let row = tickets::get(&mut tx, &id).await?.ok_or_else(|| super::service::not_found(&id))?;
+        let row = tickets::get(&mut tx, &id)
+            .await?
+            .ok_or_else(|| super::service::not_found(&id))?;
         tx.commit().await?;
         self.notifier.wake();
         Ok(row)
@@ -109,9 +113,16 @@ impl Desk {
         let who = &caller.who;
         let channel = match r.channel.as_deref() {
             None => None,
-            Some(c) => Some(Channel::parse(c).filter(|c| *c != Channel::Monitoring).ok_or_else(
-                || DeskError::Invalid(format!("`channel` must be one of {}", people_channels())),
-            )?),
+            Some(c) => Some(
+                Channel::parse(c)
+                    .filter(|c| *c != Channel::Monitoring)
+                    .ok_or_else(|| {
+                        DeskError::Invalid(format!(
+                            "`channel` must be one of {}",
+                            people_channels()
+                        ))
+                    })?,
+            ),
         };
         let on_behalf = r.requester.as_deref().filter(|login| *login != who.name);
         let Some(login) = on_behalf else {
@@ -155,7 +166,10 @@ impl Desk {
             category: None,
             channel: Channel::Note.as_str().to_owned(),
             ci_id: None,
-            unit: origin.unit.clone().unwrap_or_else(|| self.admin_unit.clone()),
+            unit: origin
+                .unit
+                .clone()
+                .unwrap_or_else(|| self.admin_unit.clone()),
             impact: Level::Medium.as_str().to_owned(),
             urgency: Level::Medium.as_str().to_owned(),
             priority: origin.priority.clone().unwrap_or_else(|| "P3".to_owned()),
@@ -165,13 +179,25 @@ impl Desk {
             now,
         };
         tickets::insert(conn, &new).await?;
-        let row = tickets::get(conn, &id).await?.ok_or_else(|| super::service::not_found(&id))?;
+        let row = tickets::get(conn, &id)
+            .await?
+            .ok_or_else(|| super::service::not_found(&id))?;
         let mut change = Change::new(row.ticket()?, caller, now);
-        change.record("registered", None, None, json!({ "raised_from": origin.id }));
+        change.record(
+            "registered",
+            None,
+            None,
+            json!({ "raised_from": origin.id }),
+        );
         let from = Some(change.ticket.state_label());
         change.hand_to(&caller.who.name, None);
         change.notices.clear();
-        change.record("assigned", from, None, json!({ "assignee": caller.who.name }));
+        change.record(
+            "assigned",
+            from,
+            None,
+            json!({ "assignee": caller.who.name }),
+        );
         Ok(change)
     }
 }
@@ -199,7 +225,9 @@ pub(super) async fn create_group(
     let mut members = Vec::new();
     for login in &spec.members {
         if people::contact(conn, login).await?.is_none() {
-            return Err(DeskError::Invalid(format!("`group.members`: no person `{login}`")));
+            return Err(DeskError::Invalid(format!(
+                "`group.members`: no person `{login}`"
+            )));
         }
         members.push(login.clone());
     }
@@ -232,7 +260,9 @@ pub(super) async fn create_group(
         members.push(m.login.clone());
     }
     if members.is_empty() {
-        return Err(DeskError::Invalid("a group needs at least one member".into()));
+        return Err(DeskError::Invalid(
+            "a group needs at least one member".into(),
+        ));
     }
     let group = GroupRow {
         id: crate::domain::ids::new(crate::domain::ids::GROUP),

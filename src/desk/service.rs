@@ -87,7 +87,9 @@ impl Desk {
         moves::check(action, &caller.who, &ticket)
             .map_err(|r| DeskError::refused(action.as_str(), r))?;
         let mut change = Change::new(ticket, caller, now());
-        let mut more = self.perform(&mut tx, caller, action, body, &mut change).await?;
+        let mut more = self
+            .perform(&mut tx, caller, action, body, &mut change)
+            .await?;
         more.insert(0, change);
         for change in &more {
             self.commit_change(&mut tx, change).await?;

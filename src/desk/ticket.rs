@@ -1,7 +1,6 @@
 //! A ticket's vocabulary: kinds, states, hold reasons, channels, cancel reasons, and the
 //! ticket as the desk reads it. Tier, group and assignee are fields, not states.
 
-
 /// A closed vocabulary stored and exchanged as snake_case words.
 macro_rules! word_enum {
     ($(#[$meta:meta])* $name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {

@@ -60,9 +60,11 @@ impl Desk {
         let confirm_ms = i64::try_from(self.config.confirm_days)
             .unwrap_or(i64::MAX / 86_400_000)
             .saturating_mul(86_400_000);
-        self.fire(Timer::Close, now.saturating_sub(confirm_ms), |change, cutoff| {
-            close_unconfirmed(change, cutoff)
-        })
+        self.fire(
+            Timer::Close,
+            now.saturating_sub(confirm_ms),
+            |change, cutoff| close_unconfirmed(change, cutoff),
+        )
         .await?;
         Ok(())
     }

@@ -2,8 +2,8 @@
 //! of the record before it. Appends lock the chain's head row, so records chain in one
 //! order even with several writers and replicas.
 
-use sqlx::AnyConnection;
 use sha2::{Digest, Sha256};
+use sqlx::AnyConnection;
 
 use super::StoreResult;
 
@@ -136,7 +136,9 @@ pub async fn page(pool: &sqlx::AnyPool, after: i64, limit: i64) -> StoreResult<V
 
 /// Where the chain's head says it ends: (last seq, last hash).
 pub async fn head(pool: &sqlx::AnyPool) -> StoreResult<(i64, String)> {
-    Ok(sqlx::query_as("SELECT seq, hash FROM audit_head WHERE id = 1")
-        .fetch_one(pool)
-        .await?)
+    Ok(
+        sqlx::query_as("SELECT seq, hash FROM audit_head WHERE id = 1")
+            .fetch_one(pool)
+            .await?,
+    )
 }

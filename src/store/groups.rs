@@ -54,11 +54,10 @@ pub async fn list(conn: &mut AnyConnection, unit: Option<&str>) -> StoreResult<V
 }
 
 pub async fn members(conn: &mut AnyConnection, group: &str) -> StoreResult<Vec<String>> {
-    let rows: Vec<(String,)> = sqlx::query_as(
-        "SELECT login FROM desk_group_members WHERE group_id = $1 ORDER BY login",
-    )
-    .bind(group)
-    .fetch_all(conn)
-    .await?;
+    let rows: Vec<(String,)> =
+        sqlx::query_as("SELECT login FROM desk_group_members WHERE group_id = $1 ORDER BY login")
+            .bind(group)
+            .fetch_all(conn)
+            .await?;
     Ok(rows.into_iter().map(|(l,)| l).collect())
 }

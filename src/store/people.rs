@@ -136,12 +136,12 @@ pub async fn contact(conn: &mut AnyConnection, login: &str) -> StoreResult<Optio
 }
 
 pub async fn contacts(conn: &mut AnyConnection, unit: Option<&str>) -> StoreResult<Vec<Contact>> {
-    Ok(
-        sqlx::query_as(&format!("{CONTACT} WHERE ($1 IS NULL OR unit = $1) ORDER BY login"))
-            .bind(unit)
-            .fetch_all(conn)
-            .await?,
-    )
+    Ok(sqlx::query_as(&format!(
+        "{CONTACT} WHERE ($1 IS NULL OR unit = $1) ORDER BY login"
+    ))
+    .bind(unit)
+    .fetch_all(conn)
+    .await?)
 }
 
 /// The login of the unit's head, as the registry names it.

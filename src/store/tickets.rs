@@ -123,7 +123,8 @@ pub async fn save(conn: &mut AnyConnection, t: &Ticket, now: i64) -> StoreResult
            assignee = $6, central_desk = $7, problem_id = $8, problem_requested = $9, \
            acked_at = $10, acked_by = $11, resolved_at = $12, closed_at = $13, held_at = $14, \
            resume_at = $15, due_at = $16, reassignments = $17, reopens = $18, solution = $19, \
-           resolution_code = $20, duplicate_of = $21, cancel_reason = $22, updated_at = $23 \
+           resolution_code = $20, duplicate_of = $21, cancel_reason = $22, updated_at = $23, \
+           requester = $24 \
          WHERE id = $1",
     )
     .bind(&t.id)
@@ -149,6 +150,7 @@ pub async fn save(conn: &mut AnyConnection, t: &Ticket, now: i64) -> StoreResult
     .bind(&t.duplicate_of)
     .bind(&t.cancel_reason)
     .bind(now)
+    .bind(&t.requester)
     .execute(conn)
     .await?;
     Ok(())

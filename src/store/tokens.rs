@@ -90,10 +90,11 @@ pub async fn get(pool: &sqlx::AnyPool, id: &str) -> StoreResult<Option<TokenInfo
 
 /// Revokes a token; false when it was already revoked or does not exist.
 pub async fn revoke(pool: &sqlx::AnyPool, id: &str, now: i64) -> StoreResult<bool> {
-    let done = sqlx::query("UPDATE api_tokens SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL")
-        .bind(id)
-        .bind(now)
-        .execute(pool)
-        .await?;
+    let done =
+        sqlx::query("UPDATE api_tokens SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL")
+            .bind(id)
+            .bind(now)
+            .execute(pool)
+            .await?;
     Ok(done.rows_affected() > 0)
 }

@@ -425,3 +425,27 @@ impl Drop for TestApp {
         }
     }
 }
+
+impl TestApp {
+    /// A token for a person of the imported registry.
+    pub async fn person_token(&self, login: &str) -> String {
+        vigia::auth::create_person_token(&self.state.store, login, login)
+            .await
+            .expect("person token")
+            .token
+    }
+
+    /// A JSON request with `token`; status and body (`Null` if none).
+    pub async fn call(
+        &self,
+        token: &str,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> (u16, Value) {
+        let body = body.map(Value::to_string);
+        let resp = self.send(method, path, body.as_deref(), Some(token)).await;
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap_or(Value::Null))
+    }
+}

@@ -5,6 +5,7 @@ mod helpers;
 mod api;
 mod cli;
 mod correlation;
+mod desk;
 mod errors;
 mod ingest_alertmanager;
 mod ingest_webhook;
