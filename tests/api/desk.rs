@@ -23,6 +23,7 @@ on_both_stores!(
     unconfirmed_solutions_close_themselves_and_can_no_longer_be_rejected,
     cancelling_needs_a_reason_and_a_duplicate_names_its_original,
     a_revoked_token_is_refused,
+    the_audit_chain_verifies_and_shows_where_it_was_altered_or_cut,
 );
 
 /// People of the fixture, with a token each.
@@ -839,4 +840,59 @@ async fn a_revoked_token_is_refused(backend: Backend) {
         .map(|t| t["revoked_at"].is_string())
         .collect();
     assert_eq!(revoked, [false, true], "{listed}");
+}
+
+/// `vigia audit verify` on the app's database: exit success, stdout, stderr.
+fn verify_audit(app: &TestApp) -> (bool, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_vigia"))
+        .args(["audit", "verify"])
+        .env("VIGIA_DATABASE__URL", &app.database_url)
+        .env("VIGIA_LOG__LEVEL", "error")
+        .output()
+        .expect("vigia runs");
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    (out.status.success(), text(&out.stdout), text(&out.stderr))
+}
+
+async fn the_audit_chain_verifies_and_shows_where_it_was_altered_or_cut(backend: Backend) {
+    let desk = Desk::open(spawn_app(backend).await).await;
+    let req = id(&desk.request("usuario.dgt", "Acceso a carpeta compartida").await);
+    desk.ok("lucia.mendez", &req, "accept", json!({})).await;
+    let solve = json!({ "solution": "Permiso concedido", "resolution_code": "solved" });
+    desk.ok("lucia.mendez", &req, "resolve", solve).await;
+    assert_eq!(desk.history(&req).await.len(), 4);
+
+    let (ok, out, err) = verify_audit(&desk.app);
+    assert!(ok, "{out}{err}");
+    assert!(out.starts_with("audit chain intact: 4 records"), "{out}");
+
+    // Someone with database access rewrites what the technician wrote.
+    let pool = desk.app.pool();
+    sqlx::query("UPDATE audit_log SET detail = '{\"solution\":\"otra cosa\"}' WHERE seq = 4")
+        .execute(pool)
+        .await
+        .expect("tampered");
+    let (ok, _, err) = verify_audit(&desk.app);
+    assert!(!ok);
+    assert!(err.contains("broken at record 4"), "{err}");
+    assert!(err.contains("was altered"), "{err}");
+    assert!(err.contains(&req), "names the ticket: {err}");
+
+    // Removing the altered record (the newest) is detected too: the head remembers it.
+    sqlx::query("DELETE FROM audit_log WHERE seq = 4")
+        .execute(pool)
+        .await
+        .expect("removed");
+    let (ok, _, err) = verify_audit(&desk.app);
+    assert!(!ok);
+    assert!(err.contains("records 4 to 4 are missing"), "{err}");
+
+    // And so is a record removed from the middle.
+    sqlx::query("DELETE FROM audit_log WHERE seq = 2")
+        .execute(pool)
+        .await
+        .expect("removed");
+    let (ok, _, err) = verify_audit(&desk.app);
+    assert!(!ok);
+    assert!(err.contains("record 2 is missing"), "{err}");
 }
