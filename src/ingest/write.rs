@@ -12,6 +12,7 @@ use crate::cmdb::Live;
 use crate::domain::{to_millis, IncidentAction, Outcome};
 use crate::pipeline::correlate::Active;
 use crate::pipeline::priority::PriorityConfig;
+use crate::store::audit::{self, AuditRecord};
 use crate::store::batch::{self, Key};
 use crate::store::raw_alerts::{self, RawInsert};
 use crate::store::StoreResult;
@@ -83,8 +84,39 @@ pub async fn write_batch(
     incidents::apply_merges(conn, &plan.merges).await?;
     incidents::set_members(conn, &plan.members).await?;
     incidents::insert_log(conn, &plan.log).await?;
-    settle_cleared(conn, &mut plan).await?;
+    let resolved = settle_cleared(conn, &mut plan).await?;
+    audit::append(conn, &monitoring_records(&plan, &resolved)).await?;
     Ok(plan.results)
+}
+
+/// Who monitoring's changes to tickets are recorded as in the audit trail.
+const MONITORING: &str = "monitoring";
+
+/// Audit records of what monitoring changed on tickets: merges, priority changes and
+/// resolutions when alerts cleared. (Opening is recorded when the desk registers and
+/// assigns the new incident.)
+fn monitoring_records(plan: &Plan, resolved: &[(String, i64)]) -> Vec<AuditRecord> {
+    let record = |ticket: &str, at: i64, action: &str, to: Option<&str>, detail| AuditRecord {
+        ticket_id: ticket.to_owned(),
+        at,
+        actor: MONITORING.to_owned(),
+        action: action.to_owned(),
+        from_state: None,
+        to_state: to.map(str::to_owned),
+        comment: None,
+        request_id: None,
+        detail,
+    };
+    let logged = plan.log.iter().filter(|e| e.kind != "opened").map(|e| {
+        let detail = serde_json::from_str(&e.detail).unwrap_or(serde_json::Value::Null);
+        let to = (e.kind == "merged_into").then_some("closed");
+        record(&e.incident, e.at, e.kind, to, detail)
+    });
+    let cleared = resolved.iter().map(|(id, at)| {
+        let detail = serde_json::json!({ "resolution": "alerts cleared" });
+        record(id, *at, "resolved_by_monitoring", Some("resolved"), detail)
+    });
+    logged.chain(cleared).collect()
 }
 
 /// The oldest last alert an incident may have and still be joined by one of the batch's
@@ -113,9 +145,13 @@ fn distinct_keys(jobs: &[Submission]) -> Vec<Key> {
 
 /// Incidents whose last open event resolved in this batch record that their alerts
 /// cleared (and resolve, where their rule says so); the answers say which.
-async fn settle_cleared(conn: &mut AnyConnection, plan: &mut Plan) -> StoreResult<()> {
+/// Returns the incidents it resolved (their rule resolves incidents whose alerts cleared).
+async fn settle_cleared(
+    conn: &mut AnyConnection,
+    plan: &mut Plan,
+) -> StoreResult<Vec<(String, i64)>> {
     if plan.maybe_cleared.is_empty() {
-        return Ok(());
+        return Ok(Vec::new());
     }
     let candidates: Vec<&String> = plan.maybe_cleared.keys().collect();
     let still_open = incidents::with_open_events(conn, &candidates).await?;
@@ -126,6 +162,8 @@ async fn settle_cleared(conn: &mut AnyConnection, plan: &mut Plan) -> StoreResul
         .map(|(id, (auto, at))| (id, *auto, *at))
         .collect();
     incidents::mark_cleared(conn, &cleared).await?;
+    let auto: Vec<&String> = cleared.iter().filter(|c| c.1).map(|c| c.0).collect();
+    let resolved = incidents::resolved_when_cleared(conn, &auto).await?;
     let actions: std::collections::HashMap<String, IncidentAction> = cleared
         .iter()
         .map(|(id, auto, _)| {
@@ -146,5 +184,5 @@ async fn settle_cleared(conn: &mut AnyConnection, plan: &mut Plan) -> StoreResul
             }
         }
     }
-    Ok(())
+    Ok(resolved)
 }

@@ -389,6 +389,30 @@ pub async fn mark_cleared(
     .map(|_| ())
 }
 
+/// Which of these incidents `mark_cleared` resolved just now (resolution `alerts
+/// cleared`), with when; one already resolved or closed by a person is not among them.
+pub async fn resolved_when_cleared(
+    conn: &mut AnyConnection,
+    ids: &[&String],
+) -> StoreResult<Vec<(String, i64)>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let list = (1..=ids.len())
+        .map(|n| format!("${n}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let sql = format!(
+        "SELECT id, resolved_at FROM incidents WHERE id IN ({list}) AND status = 'resolved' \
+         AND resolution = 'alerts cleared' AND resolved_at = updated_at"
+    );
+    let mut query = sqlx::query_as(&sql);
+    for id in ids {
+        query = query.bind(*id);
+    }
+    Ok(query.fetch_all(conn).await?)
+}
+
 #[derive(sqlx::FromRow)]
 struct ActiveRow {
     id: String,
@@ -407,6 +431,8 @@ const ACTIVE_COLUMNS: &str =
 
 /// The open incidents correlation may join: those with an alert since `since`, plus
 /// `also` (the incidents of the batch's own alerts), with the CIs of their alerts.
+/// Tickets people registered (source `desk`) never take alerts: a request about a CI is
+/// not the incident monitoring opens on it.
 pub async fn active(
     conn: &mut AnyConnection,
     since: Option<i64>,
@@ -418,7 +444,7 @@ pub async fn active(
         let sql = format!(
             "SELECT {ACTIVE_COLUMNS} FROM incidents \
              WHERE status NOT IN {INCIDENT_TERMINAL} AND last_seen >= $1 \
-               AND ci_id IS NOT NULL"
+               AND ci_id IS NOT NULL AND source <> 'desk'"
         );
         rows = sqlx::query_as(&sql)
             .bind(since)

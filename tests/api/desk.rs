@@ -856,7 +856,9 @@ fn verify_audit(app: &TestApp) -> (bool, String, String) {
 
 async fn the_audit_chain_verifies_and_shows_where_it_was_altered_or_cut(backend: Backend) {
     let desk = Desk::open(spawn_app(backend).await).await;
-    let req = id(&desk.request("usuario.dgt", "Acceso a carpeta compartida").await);
+    let req = id(&desk
+        .request("usuario.dgt", "Acceso a carpeta compartida")
+        .await);
     desk.ok("lucia.mendez", &req, "accept", json!({})).await;
     let solve = json!({ "solution": "Permiso concedido", "resolution_code": "solved" });
     desk.ok("lucia.mendez", &req, "resolve", solve).await;
