@@ -21,6 +21,7 @@ use crate::domain::to_millis;
 use crate::ingest::sweep::Sweeper;
 use crate::ingest::{Intake, WriterSetting};
 use crate::metrics::{Metrics, MetricsError};
+use crate::notify::{Dispatcher, Notifier, NotifyError};
 use crate::rules::{LoadError, RuleSet};
 use crate::store::{sources, Store, StoreError};
 
@@ -32,6 +33,8 @@ pub enum AppError {
     Rules(#[from] LoadError),
     #[error(transparent)]
     Metrics(#[from] MetricsError),
+    #[error("notifications cannot start")]
+    Notify(#[from] NotifyError),
     #[error("the HTTP server failed")]
     Serve(#[source] std::io::Error),
     #[error("the {task} failed: {reason}")]
@@ -60,6 +63,7 @@ impl App {
         let rules = RuleSet::load(&config.rules.dir)?;
         register_sources(&store, &rules).await?;
         let metrics = Arc::new(Metrics::new()?);
+        let notifier = Arc::new(Notifier::new(&config.notify)?);
         let writer_stop = CancellationToken::new();
         let live = Arc::new(Live::load(&store).await?);
         let setting = WriterSetting {
@@ -71,11 +75,10 @@ impl App {
         };
         let (intake, writer) =
             Intake::start(store.clone(), metrics.clone(), setting, writer_stop.clone());
-        let notifier = Arc::new(crate::notify::Notifier);
         let desk = Desk::new(
             store.clone(),
             config.desk.clone(),
-            notifier,
+            notifier.clone(),
             config.priority.clone(),
             live.clone(),
             config.cmdb.admin_unit.clone(),
@@ -90,6 +93,7 @@ impl App {
             body_limit: config.server.body_limit,
             live,
             admin_unit: config.cmdb.admin_unit.clone(),
+            notifier,
         };
         Ok(App {
             listener,
@@ -137,6 +141,14 @@ impl App {
             interval: desk_interval,
         };
         let desk_timers = tokio::spawn(timers.supervise(shutdown.clone()));
+        // Its own token: it also stops when the server ends without a shutdown.
+        let dispatch_stop = shutdown.child_token();
+        let dispatcher = Dispatcher::new(
+            state.store.clone(),
+            state.notifier.clone(),
+            state.metrics.clone(),
+        );
+        let mut dispatching = tokio::spawn(dispatcher.supervise(dispatch_stop.clone()));
         if let Ok(address) = listener.local_addr() {
             info!(%address, "Vigía listening");
         }
@@ -188,6 +200,13 @@ impl App {
         reload.abort();
         sweeping.abort();
         desk_timers.abort();
+        // A delivery cut mid-send is sent again after its lease: let the batch in hand
+        // finish when it can.
+        dispatch_stop.cancel();
+        if tokio::time::timeout(grace, &mut dispatching).await.is_err() {
+            warn!("the notification dispatcher did not finish within the grace period");
+            dispatching.abort();
+        }
         store.close().await;
         outcome
     }

@@ -216,6 +216,10 @@ impl Config {
         if self.cmdb.admin_unit.trim().is_empty() {
             return invalid("cmdb.admin_unit", "must name the central desk's unit");
         }
+        // Its only errors name a `notify.` key.
+        if let Err(crate::notify::NotifyError::Config { key, reason }) = self.notify.validate() {
+            return invalid(&key, &reason);
+        }
         if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
             return invalid("log.level", "is not a valid tracing filter (try `info`)");
         }
@@ -325,6 +329,7 @@ mod tests {
                 config.intake.sweep_interval_secs,
                 defaults.intake.sweep_interval_secs
             );
+            assert_eq!(config.notify, defaults.notify);
             Ok(())
         });
     }

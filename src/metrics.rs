@@ -35,6 +35,11 @@ pub struct Metrics {
     pub batch_seconds: Histogram,
     /// Batches whose set-based write failed and were written one payload at a time.
     pub batch_fallbacks: IntCounter,
+    /// Notification delivery tries, by channel (email, webhook) and outcome (sent,
+    /// retry, failed).
+    pub notifications: IntCounterVec,
+    /// Notifications neither sent nor given up yet.
+    pub notifications_pending: IntGauge,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -91,6 +96,17 @@ impl Metrics {
             "Batches written one payload at a time after their set-based write failed.",
         )?;
         registry.register(Box::new(batch_fallbacks.clone()))?;
+        let notifications = counter(
+            "vigia_notifications_total",
+            "Notification delivery tries, by channel and outcome (sent, retry, failed).",
+            &["channel", "outcome"],
+        )?;
+        // Every series from the start, so an alert on `failed` sees 0 rather than nothing.
+        for channel in ["email", "webhook"] {
+            for outcome in ["sent", "retry", "failed"] {
+                notifications.with_label_values(&[channel, outcome]);
+            }
+        }
         Ok(Metrics {
             alerts_received: counter(
                 "vigia_alerts_received_total",
@@ -132,6 +148,11 @@ impl Metrics {
             batch_alerts,
             batch_seconds,
             batch_fallbacks,
+            notifications,
+            notifications_pending: gauge(
+                "vigia_notifications_pending",
+                "Notifications neither sent nor given up yet.",
+            )?,
             registry,
         })
     }

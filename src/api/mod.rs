@@ -37,6 +37,7 @@ use crate::auth::TokenVerifier;
 use crate::cmdb::Live;
 use crate::ingest::Intake;
 use crate::metrics::Metrics;
+use crate::notify::Notifier;
 use crate::rules::RuleSet;
 use crate::store::Store;
 
@@ -54,6 +55,8 @@ pub struct AppState {
     pub admin_unit: String,
     /// The service-desk procedure.
     pub desk: crate::desk::Desk,
+    /// Writes notifications into the outbox of a ticket change's transaction.
+    pub notifier: Arc<Notifier>,
 }
 
 impl AppState {

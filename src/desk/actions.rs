@@ -95,6 +95,13 @@ impl Desk {
                 tickets::decide_approval(conn, &ticket, &actor, decision, comment, change.now)
                     .await?;
                 change.resume();
+                let topic = if action == Action::Approve {
+                    Topic::ApprovalGranted
+                } else {
+                    Topic::ApprovalRejected
+                };
+                let assignee = change.ticket.assignee.clone();
+                change.notify(topic, assignee.as_deref(), comment);
                 json!({ "decision": decision })
             }
             Action::GiveUp => {
@@ -381,7 +388,7 @@ impl Desk {
         t.solution = None;
         t.resolution_code = None;
         let assignee = t.assignee.clone();
-        change.notify(Topic::Assigned, assignee.as_deref(), Some(&why));
+        change.notify(Topic::Reopened, assignee.as_deref(), Some(&why));
         Ok(json!({ "rejected": previous, "reopens": change.ticket.reopens }))
     }
 

@@ -155,7 +155,7 @@ fn permitted(rule: Who, who: &Principal, ticket: &Ticket) -> bool {
 fn needs(action: Action, ticket: &Ticket) -> String {
     let unit = ticket.unit.as_deref().unwrap_or("-");
     match action.who() {
-        Who::Assignee(tiers) if tiers.is_empty() => "the ticket's assignee".to_owned(),
+        Who::Assignee([]) => "the ticket's assignee".to_owned(),
         Who::Assignee(tiers) => {
             let tiers: Vec<String> = tiers.iter().map(u8::to_string).collect();
             format!(

@@ -63,7 +63,7 @@ impl Desk {
         self.fire(
             Timer::Close,
             now.saturating_sub(confirm_ms),
-            |change, cutoff| close_unconfirmed(change, cutoff),
+            close_unconfirmed,
         )
         .await?;
         Ok(())

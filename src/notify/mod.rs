@@ -5,11 +5,30 @@
 //! renders them and writes one outbox row per delivery (an email per recipient, a
 //! webhook per unit that configured one) in that same transaction. Out: the `Dispatcher`
 //! sends due outbox rows afterwards, retrying failures with backoff; a failure never
-//! blocks or undoes the ticket change.
+//! blocks or undoes the ticket change. Delivery is at least once: a process that dies
+//! between sending and recording it sends again once the claim's lease runs out.
+
+mod config;
+mod dispatch;
+mod email;
+mod templates;
+mod webhook;
+
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
+use sqlx::AnyConnection;
+use tokio::sync::Notify;
+use tracing::{error, info};
 
-use crate::domain::Lang;
+pub use config::{NotifyConfig, WebhookConfig};
+pub use dispatch::{backoff, Dispatcher};
+pub use templates::{Rendered, Templates};
+pub use webhook::signature;
+
+use crate::domain::{ids, Lang};
+use crate::store::outbox::{self, NewDelivery};
+use crate::store::StoreResult;
 
 /// What happened, from the recipient's point of view.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -29,6 +48,12 @@ pub enum Topic {
     InfoRequested,
     /// To the requester: the ticket is resolved, with the solution.
     Resolved,
+    /// To the assignee: the unit head approved their request.
+    ApprovalGranted,
+    /// To the assignee: the unit head rejected their request, with why.
+    ApprovalRejected,
+    /// To the assignee: the requester rejected the solution, with why.
+    Reopened,
 }
 
 impl Topic {
@@ -41,6 +66,9 @@ impl Topic {
             Topic::ProblemRequested => "problem_requested",
             Topic::InfoRequested => "info_requested",
             Topic::Resolved => "resolved",
+            Topic::ApprovalGranted => "approval_granted",
+            Topic::ApprovalRejected => "approval_rejected",
+            Topic::Reopened => "reopened",
         }
     }
 }
@@ -82,9 +110,201 @@ pub struct Notice {
     pub ticket: TicketFacts,
 }
 
-/// `[notify]` in the configuration.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct NotifyConfig {}
-mod pending;
-pub use pending::Notifier;
+/// Renders notices into outbox rows and holds what sending them needs: the SMTP
+/// transport, the webhook client and secrets, and the retry policy.
+pub struct Notifier {
+    config: NotifyConfig,
+    templates: Templates,
+    /// None when `smtp_url` is empty: email is off.
+    mailer: Option<email::Mailer>,
+    webhooks: webhook::Webhooks,
+    wake: Arc<Notify>,
+}
+
+impl std::fmt::Debug for Notifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Notifier")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Notifier {
+    /// Validates the configuration and compiles the templates, the SMTP transport and
+    /// the webhook client. Connects to nothing yet, but must run (and the notifier be
+    /// dropped) inside the Tokio runtime: the SMTP connection pool lives there.
+    pub fn new(config: &NotifyConfig) -> Result<Notifier, NotifyError> {
+        config.validate()?;
+        let mailer = if config.smtp_url.is_empty() {
+            info!("notify.smtp_url is empty: email notifications are off");
+            None
+        } else {
+            Some(email::Mailer::new(&config.smtp_url, &config.from)?)
+        };
+        Ok(Notifier {
+            config: config.clone(),
+            templates: Templates::new()?,
+            mailer,
+            webhooks: webhook::Webhooks::new(&config.webhooks)?,
+            wake: Arc::new(Notify::new()),
+        })
+    }
+
+    /// Renders each notice and writes its deliveries in the caller's transaction: an
+    /// email to the recipient (when email is on) and a webhook call when the ticket's
+    /// unit has one. A notice that cannot be rendered is logged and left out: a
+    /// notification must never undo the change it tells about.
+    #[tracing::instrument(skip_all, fields(notices = notices.len()))]
+    pub async fn enqueue(
+        &self,
+        conn: &mut AnyConnection,
+        notices: &[Notice],
+        now_ms: i64,
+    ) -> StoreResult<()> {
+        for notice in notices {
+            let topic = notice.topic.as_str();
+            let ticket = Some(notice.ticket.id.as_str());
+            if self.mailer.is_some() {
+                match self.templates.render(notice) {
+                    Ok(Rendered { subject, body }) => {
+                        let recipient = email::mailbox_text(&notice.recipient);
+                        let row = NewDelivery {
+                            id: &ids::new(ids::NOTIFICATION),
+                            channel: email::CHANNEL,
+                            topic,
+                            ticket_id: ticket,
+                            recipient: &recipient,
+                            subject: Some(&subject),
+                            body: &body,
+                        };
+                        outbox::insert(conn, &row, now_ms).await?;
+                    }
+                    Err(e) => error!(
+                        error = %error_chain(&e), topic, ticket = notice.ticket.id,
+                        "notification not rendered; no email for it"
+                    ),
+                }
+            }
+            let unit = notice.ticket.unit.as_deref();
+            if let Some(url) = unit.and_then(|u| self.webhooks.url_for(u)) {
+                let body = webhook::payload(notice, now_ms);
+                let row = NewDelivery {
+                    id: &ids::new(ids::NOTIFICATION),
+                    channel: webhook::CHANNEL,
+                    topic,
+                    ticket_id: ticket,
+                    recipient: url,
+                    subject: None,
+                    body: &body,
+                };
+                outbox::insert(conn, &row, now_ms).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Tells the dispatcher that deliveries are due now; call it after the commit.
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    /// The handle `wake` signals, for the dispatcher to wait on.
+    pub fn waker(&self) -> Arc<Notify> {
+        self.wake.clone()
+    }
+
+    pub fn config(&self) -> &NotifyConfig {
+        &self.config
+    }
+
+    /// The channels this process can send.
+    fn channels(&self) -> Vec<&'static str> {
+        let mut channels = vec![webhook::CHANNEL];
+        if self.mailer.is_some() {
+            channels.push(email::CHANNEL);
+        }
+        channels
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum NotifyError {
+    #[error("invalid configuration: `{key}` {reason}")]
+    Config { key: String, reason: String },
+    #[error("a notification template failed")]
+    Template(#[source] minijinja::Error),
+    #[error("notify.smtp_url is not a usable SMTP URL")]
+    SmtpUrl(#[source] lettre::transport::smtp::Error),
+    #[error("invalid email address {address:?}")]
+    Address {
+        address: String,
+        #[source]
+        source: lettre::address::AddressError,
+    },
+    #[error("the email cannot be built")]
+    Message(#[source] lettre::error::Error),
+    #[error("the mail server did not take the email")]
+    Smtp(#[source] lettre::transport::smtp::Error),
+    #[error("this process sends no {0:?} notifications")]
+    Channel(String),
+    #[error("no webhook is configured for {0} any more")]
+    UnknownWebhook(String),
+    #[error("the HTTP client cannot be built")]
+    HttpClient(#[source] reqwest::Error),
+    #[error("the webhook request failed")]
+    Http(#[source] reqwest::Error),
+    #[error("the webhook answered {0}")]
+    HttpStatus(reqwest::StatusCode),
+}
+
+impl NotifyError {
+    /// Failures no retry can mend: the delivery is given up at once.
+    pub fn is_permanent(&self) -> bool {
+        matches!(
+            self,
+            NotifyError::Address { .. }
+                | NotifyError::Message(_)
+                | NotifyError::Channel(_)
+                | NotifyError::UnknownWebhook(_)
+        )
+    }
+}
+
+/// An error and its sources, `outer: inner: …`, for logs and `last_error`. A source
+/// its parent already quotes (lettre's do) is not repeated.
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(e) = source {
+        let cause = e.to_string();
+        if !text.ends_with(&cause) {
+            text.push_str(": ");
+            text.push_str(&cause);
+        }
+        source = e.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("inner cause")]
+    struct Inner;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("outer")]
+    struct Outer(#[source] Inner);
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("outer: inner cause")]
+    struct Quoting(#[source] Inner);
+
+    #[test]
+    fn error_chains_name_every_cause_once() {
+        assert_eq!(error_chain(&Outer(Inner)), "outer: inner cause");
+        assert_eq!(error_chain(&Quoting(Inner)), "outer: inner cause");
+    }
+}

@@ -10,6 +10,7 @@ pub mod events;
 pub mod groups;
 pub mod incidents;
 pub mod noise;
+pub mod outbox;
 pub mod people;
 pub mod raw_alerts;
 pub mod sources;

@@ -8,6 +8,7 @@ use serde_json::{json, Value};
 use crate::correlation::fire;
 use crate::helpers::{items, spawn_app, spawn_app_with, Backend, TestApp};
 use crate::on_both_stores;
+use crate::smtp_sink::{Mail, SmtpSink};
 
 on_both_stores!(
     the_procedure_walks_from_an_alert_through_every_tier_to_a_problem,
@@ -145,8 +146,26 @@ fn id(ticket: &Value) -> String {
     ticket["id"].as_str().expect("ticket id").to_owned()
 }
 
+/// The app sending its email to a test SMTP server.
+async fn with_mail(backend: Backend) -> (Desk, SmtpSink) {
+    let sink = SmtpSink::start().await;
+    let url = sink.url();
+    let app = spawn_app_with(backend, |c| {
+        c.notify.smtp_url = url;
+        c.notify.poll_interval_ms = 100;
+    })
+    .await;
+    (Desk::open(app).await, sink)
+}
+
+/// The first message to `email` whose subject contains `subject`.
+async fn mail_to(sink: &SmtpSink, email: &str, subject: &str) -> Mail {
+    sink.wait_for(|m| m.to.iter().any(|t| t == email) && m.subject().contains(subject))
+        .await
+}
+
 async fn the_procedure_walks_from_an_alert_through_every_tier_to_a_problem(backend: Backend) {
-    let desk = Desk::open(spawn_app(backend).await).await;
+    let (desk, sink) = with_mail(backend).await;
     let incident = desk.incident_on("db-safi-pg01").await;
     let inc = id(&incident);
     assert_eq!(incident["unit"], "DINAFI");
@@ -156,6 +175,12 @@ async fn the_procedure_walks_from_an_alert_through_every_tier_to_a_problem(backe
     assert!(
         ["ana.lopez", "carlos.mejia"].contains(&tier1.as_str()),
         "{tier1}"
+    );
+    let assigned = mail_to(&sink, &format!("{tier1}@mh.gob.sv"), &inc).await;
+    assert!(
+        assigned.subject().starts_with("Se le asignó el incidente"),
+        "{}",
+        assigned.subject()
     );
 
     // The head of DGT phones: SAFI's outage stops the payments system.
@@ -189,6 +214,14 @@ async fn the_procedure_walks_from_an_alert_through_every_tier_to_a_problem(backe
         (t["state"].clone(), t["hold_reason"].clone()),
         (json!("on_hold"), json!("awaiting_approval"))
     );
+    let asked = mail_to(&sink, "marta.alvarado@mh.gob.sv", "Aprobación solicitada").await;
+    assert!(
+        asked
+            .body()
+            .contains("Reiniciar el clúster de base de datos"),
+        "{}",
+        asked.body()
+    );
     let t = desk
         .ok(
             "jefe.dinafi",
@@ -197,6 +230,7 @@ async fn the_procedure_walks_from_an_alert_through_every_tier_to_a_problem(backe
             json!({ "comment": "Aprobado" }),
         )
         .await;
+    mail_to(&sink, "rosa.hernandez@mh.gob.sv", "Aprobación concedida").await;
     assert_eq!(t["state"], "in_progress");
     assert_eq!(t["approvals"][0]["decision"], "approved");
     assert_eq!(t["approvals"][0]["decided_by"], "jefe.dinafi");
@@ -205,6 +239,17 @@ async fn the_procedure_walks_from_an_alert_through_every_tier_to_a_problem(backe
     let t = desk.ok("rosa.hernandez", &inc, "give_up", why).await;
     assert_eq!(t["assignee"], "jefe.dinafi");
     assert_eq!(t["tier"], 3);
+    let gave_up = mail_to(
+        &sink,
+        "marta.alvarado@mh.gob.sv",
+        "Sin solución en segundo nivel",
+    )
+    .await;
+    assert!(
+        gave_up.body().contains("El reinicio no corrigió"),
+        "{}",
+        gave_up.body()
+    );
 
     let group = json!({
         "group": {
@@ -256,6 +301,20 @@ async fn the_procedure_walks_from_an_alert_through_every_tier_to_a_problem(backe
         "Parche 15.4 del proveedor aplicado e índices reconstruidos"
     );
     assert_eq!(t["resolution_code"], "vendor_fix");
+
+    // The user is told automatically, with the solution.
+    let told = mail_to(&sink, "pedro.guzman@mh.gob.sv", "resuelto").await;
+    assert_eq!(
+        told.subject(),
+        format!("Su incidente {inc} fue resuelto: «db-safi-pg01 no responde»")
+    );
+    let body = told.body();
+    assert!(body.contains("Estimado(a) Pedro Guzmán"), "{body}");
+    assert!(
+        body.contains("Parche 15.4 del proveedor aplicado e índices reconstruidos"),
+        "{body}"
+    );
+    assert_eq!(told.header("X-Vigia-Ticket").as_deref(), Some(inc.as_str()));
 
     let t = desk.ok("jefe.dgt", &inc, "confirm", json!({})).await;
     assert_eq!(t["state"], "closed");
