@@ -24,6 +24,7 @@ on_both_stores!(
     unconfirmed_solutions_close_themselves_and_can_no_longer_be_rejected,
     cancelling_needs_a_reason_and_a_duplicate_names_its_original,
     a_revoked_token_is_refused,
+    resolving_a_problem_resolves_every_ticket_linked_to_it,
     the_audit_chain_verifies_and_shows_where_it_was_altered_or_cut,
 );
 
@@ -396,6 +397,19 @@ async fn moves_by_the_wrong_role_or_unit_are_refused_with_the_permission_named(b
         .await,
         "tickets.read",
     );
+    // Nor its events.
+    let event = &desk.app.events("?ci=db-safi-pg01").await[0];
+    let event_path = format!("/api/v1/events/{}", event["id"].as_str().expect("event id"));
+    refused(desk.get("sofia.castro", &event_path).await, "events.read");
+    let (status, page) = desk.get("sofia.castro", "/api/v1/events").await;
+    assert_eq!(status, 200);
+    assert!(items(page).is_empty());
+    let (status, _) = desk.get(other, &event_path).await;
+    assert_eq!(status, 200);
+    refused(
+        desk.get("usuario.dgt", "/api/v1/events").await,
+        "events.read",
+    );
     // Requesters of another unit neither.
     refused(
         desk.get("usuario.dgt", &format!("/api/v1/tickets/{inc}"))
@@ -684,7 +698,7 @@ async fn a_unit_without_an_available_tier_one_sends_the_ticket_to_the_central_de
 }
 
 async fn rescheduling_pauses_the_ticket_and_it_resumes_by_itself(backend: Backend) {
-    let desk = Desk::open(spawn_app(backend).await).await;
+    let (desk, sink) = with_mail(backend).await;
     let t = desk.request("usuario.dgt", "Configurar VPN").await;
     let req = id(&t);
     let due_before: jiff::Timestamp = t["due_at"].as_str().expect("due").parse().expect("time");
@@ -722,6 +736,8 @@ async fn rescheduling_pauses_the_ticket_and_it_resumes_by_itself(backend: Backen
         (json!("resumed"), json!("system"))
     );
     assert_eq!(resumed["from_state"], "on_hold (rescheduled)");
+    // The assignee is told it is back.
+    mail_to(&sink, "lucia.mendez@mh.gob.sv", "Se reanudó").await;
 }
 
 async fn rescheduling_is_refused_once_the_resolution_time_has_passed(backend: Backend) {
@@ -956,4 +972,58 @@ async fn the_audit_chain_verifies_and_shows_where_it_was_altered_or_cut(backend:
     let (ok, _, err) = verify_audit(&desk.app);
     assert!(!ok);
     assert!(err.contains("record 2 is missing"), "{err}");
+}
+
+async fn resolving_a_problem_resolves_every_ticket_linked_to_it(backend: Backend) {
+    let (desk, sink) = with_mail(backend).await;
+    let mut tickets = Vec::new();
+    for user in ["usuario.dgt", "jefe.dgt"] {
+        let req = id(&desk
+            .request(user, "El sistema de pagos rechaza transferencias")
+            .await);
+        desk.ok("lucia.mendez", &req, "accept", json!({})).await;
+        tickets.push(req);
+    }
+    let raised = json!({ "summary": "Certificado vencido en el enlace con el BCR" });
+    let t = desk
+        .ok("jefe.dgt", &tickets[0], "raise_problem", raised)
+        .await;
+    let prb = t["problem_id"].as_str().expect("problem").to_owned();
+    // The second ticket links the existing problem instead of raising another.
+    let linked = json!({ "problem_id": prb });
+    let t = desk
+        .ok("jefe.dgt", &tickets[1], "raise_problem", linked)
+        .await;
+    assert_eq!(t["hold_reason"], "awaiting_problem");
+    // A ticket already waiting on a problem raises no other.
+    let (status, body) = desk
+        .act(
+            "jefe.dgt",
+            &tickets[1],
+            "raise_problem",
+            json!({ "problem_id": &tickets[0] }),
+        )
+        .await;
+    assert_eq!(status, 409, "{body}");
+
+    let solve = json!({ "solution": "Certificado renovado", "resolution_code": "change_applied" });
+    desk.ok("jefe.dgt", &prb, "resolve", solve).await;
+    for (req, email) in tickets
+        .iter()
+        .zip(["usuario.dgt@mh.gob.sv", "pedro.guzman@mh.gob.sv"])
+    {
+        let (_, t) = desk
+            .get("admin.mesa", &format!("/api/v1/tickets/{req}"))
+            .await;
+        assert_eq!(
+            (t["state"].clone(), t["solution"].clone()),
+            (json!("resolved"), json!("Certificado renovado"))
+        );
+        let told = mail_to(&sink, email, req).await;
+        assert!(
+            told.body().contains("Certificado renovado"),
+            "{}",
+            told.body()
+        );
+    }
 }
