@@ -29,6 +29,9 @@ pub struct Desk {
     pub(super) admin_unit: String,
 }
 
+/// New incidents assigned per transaction.
+const ASSIGN_CHUNK: usize = 50;
+
 pub fn now() -> i64 {
     to_millis(jiff::Timestamp::now())
 }
@@ -216,27 +219,28 @@ impl Desk {
             tickets::due(&mut conn, tickets::Timer::Assign, now()).await?
         };
         let mut done = 0;
-        for id in ids {
+        // A storm of new incidents is assigned many to a transaction (one commit each
+        // chunk), so the desk does not take the write lock once per incident.
+        for chunk in ids.chunks(ASSIGN_CHUNK) {
             let mut tx = self.store.begin_write().await?;
-            let Some(row) = tickets::lock(&mut tx, &id).await? else {
-                continue;
-            };
-            let ticket = row.ticket()?;
-            // Another replica, or a person, got there first.
-            if ticket.state != State::New {
-                continue;
+            for id in chunk {
+                let Some(row) = tickets::lock(&mut tx, id).await? else {
+                    continue;
+                };
+                let ticket = row.ticket()?;
+                // Another replica, or a person, got there first.
+                if ticket.state != State::New {
+                    continue;
+                }
+                let mut change = Change::new(ticket, &Caller::system(), now());
+                let detail =
+                    json!({ "channel": "monitoring", "source": row.source, "ci": row.ci_id });
+                change.record("registered", None, None, detail);
+                self.auto_assign(&mut tx, &mut change).await?;
+                self.commit_change(&mut tx, &change).await?;
+                done += 1;
             }
-            let mut change = Change::new(ticket, &Caller::system(), now());
-            change.record(
-                "registered",
-                None,
-                None,
-                json!({ "channel": "monitoring", "source": row.source, "ci": row.ci_id }),
-            );
-            self.auto_assign(&mut tx, &mut change).await?;
-            self.commit_change(&mut tx, &change).await?;
             tx.commit().await?;
-            done += 1;
         }
         if done > 0 {
             self.notifier.wake();
