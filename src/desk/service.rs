@@ -31,6 +31,9 @@ pub struct Desk {
 
 /// New incidents assigned per transaction.
 const ASSIGN_CHUNK: usize = 50;
+/// Pages of new incidents assigned per timer tick, at most: an alert storm's backlog
+/// drains quickly without starving the other timers.
+const ASSIGN_ROUNDS: usize = 10;
 
 pub fn now() -> i64 {
     to_millis(jiff::Timestamp::now())
@@ -214,6 +217,22 @@ impl Desk {
     /// Registers the tickets the intake writer opened and assigns them. Returns how
     /// many were assigned.
     pub async fn assign_new(&self) -> DeskResult<usize> {
+        let mut done = 0;
+        for _ in 0..ASSIGN_ROUNDS {
+            let (assigned, more) = self.assign_some().await?;
+            done += assigned;
+            if !more {
+                break;
+            }
+        }
+        if done > 0 {
+            self.notifier.wake();
+        }
+        Ok(done)
+    }
+
+    /// One page of new tickets; whether more may wait.
+    async fn assign_some(&self) -> DeskResult<(usize, bool)> {
         let ids = {
             let mut conn = self.store.pool().acquire().await?;
             tickets::due(&mut conn, tickets::Timer::Assign, now()).await?
@@ -242,10 +261,7 @@ impl Desk {
             }
             tx.commit().await?;
         }
-        if done > 0 {
-            self.notifier.wake();
-        }
-        Ok(done)
+        Ok((done, ids.len() == tickets::TIMER_PAGE))
     }
 
     pub(super) fn new_id(kind: Kind) -> String {

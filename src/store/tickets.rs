@@ -217,20 +217,21 @@ pub async fn list(pool: &sqlx::AnyPool, q: &ListQuery) -> StoreResult<Vec<Ticket
         .await?)
 }
 
-/// Ids of tickets the desk's timers must act on, oldest first.
+/// Most ids one timer query returns.
+pub const TIMER_PAGE: usize = 200;
+
+/// Ids of tickets the desk's timers must act on, oldest first (`TIMER_PAGE` at most).
 pub async fn due(conn: &mut AnyConnection, timer: Timer, now: i64) -> StoreResult<Vec<String>> {
-    let sql = match timer {
-        Timer::Assign => "SELECT id FROM incidents WHERE status = 'new' ORDER BY id LIMIT 200",
+    let condition = match timer {
+        Timer::Assign => "status = 'new' AND opened_at <= $1 ORDER BY id",
         Timer::Resume => {
-            "SELECT id FROM incidents WHERE status = 'on_hold' AND hold_reason = 'rescheduled' \
-             AND resume_at <= $1 ORDER BY resume_at LIMIT 200"
+            "status = 'on_hold' AND hold_reason = 'rescheduled' AND resume_at <= $1 \
+             ORDER BY resume_at"
         }
-        Timer::Close => {
-            "SELECT id FROM incidents WHERE status = 'resolved' AND resolved_at <= $1 \
-             ORDER BY resolved_at LIMIT 200"
-        }
+        Timer::Close => "status = 'resolved' AND resolved_at <= $1 ORDER BY resolved_at",
     };
-    let rows: Vec<(String,)> = sqlx::query_as(sql).bind(now).fetch_all(conn).await?;
+    let sql = format!("SELECT id FROM incidents WHERE {condition} LIMIT {TIMER_PAGE}");
+    let rows: Vec<(String,)> = sqlx::query_as(&sql).bind(now).fetch_all(conn).await?;
     Ok(rows.into_iter().map(|(id,)| id).collect())
 }
 
