@@ -14,6 +14,7 @@ pub mod domain;
 pub mod ingest;
 pub mod metrics;
 pub mod notify;
+pub mod periodic;
 pub mod pipeline;
 pub mod rules;
 pub mod store;

@@ -210,11 +210,7 @@ impl Desk {
         body: &MoveBody,
         change: &mut Change,
     ) -> DeskResult<serde_json::Value> {
-        let unit = change
-            .ticket
-            .unit
-            .clone()
-            .unwrap_or_else(|| self.admin_unit.clone());
+        let unit = self.unit_of(&change.ticket);
         tickets::lock_unit(conn, &unit).await?;
         let candidates = tickets::candidates(conn, &unit, 2).await?;
         let login = match &body.assignee {
@@ -244,11 +240,7 @@ impl Desk {
         body: &MoveBody,
         change: &mut Change,
     ) -> DeskResult<serde_json::Value> {
-        let unit = change
-            .ticket
-            .unit
-            .clone()
-            .unwrap_or_else(|| self.admin_unit.clone());
+        let unit = self.unit_of(&change.ticket);
         let taker = MoveBody::required(&body.assignee, "assignee", "form_group")?.to_owned();
         let group_id = match (&body.group_id, &body.group) {
             (Some(id), None) => {

@@ -166,10 +166,7 @@ impl Desk {
             category: None,
             channel: Channel::Note.as_str().to_owned(),
             ci_id: None,
-            unit: origin
-                .unit
-                .clone()
-                .unwrap_or_else(|| self.admin_unit.clone()),
+            unit: self.unit_of(origin),
             impact: Level::Medium.as_str().to_owned(),
             urgency: Level::Medium.as_str().to_owned(),
             priority: origin.priority.clone().unwrap_or_else(|| "P3".to_owned()),

@@ -170,11 +170,7 @@ impl Desk {
         conn: &mut AnyConnection,
         change: &mut Change,
     ) -> DeskResult<()> {
-        let unit = change
-            .ticket
-            .unit
-            .clone()
-            .unwrap_or_else(|| self.admin_unit.clone());
+        let unit = self.unit_of(&change.ticket);
         tickets::lock_unit(conn, &unit).await?;
         let candidates = tickets::candidates(conn, &unit, 1).await?;
         let from = Some(change.ticket.state_label());
@@ -262,6 +258,11 @@ impl Desk {
             tx.commit().await?;
         }
         Ok((done, ids.len() == tickets::TIMER_PAGE))
+    }
+
+    /// The ticket's unit; the central desk's for a ticket that has none.
+    pub(super) fn unit_of(&self, t: &Ticket) -> String {
+        t.unit.clone().unwrap_or_else(|| self.admin_unit.clone())
     }
 
     pub(super) fn new_id(kind: Kind) -> String {

@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
-use tracing::warn;
 
 use super::change::{Caller, Change};
 use super::error::DeskResult;
@@ -23,31 +22,17 @@ pub struct DeskTimers {
 }
 
 impl DeskTimers {
+    /// Runs until `stop`; a pass that panics is logged and the timers start again.
     pub async fn supervise(self, stop: CancellationToken) {
-        loop {
-            let running = tokio::spawn(self.clone().run(stop.clone()));
-            match running.await {
-                Ok(()) => return,
-                Err(e) => {
-                    tracing::error!(error = %e, "the desk timers failed; restarting them");
-                    tokio::time::sleep(self.interval).await;
-                }
-            }
-        }
-    }
-
-    async fn run(self, stop: CancellationToken) {
-        let mut ticks = tokio::time::interval(self.interval);
-        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                _ = stop.cancelled() => return,
-                _ = ticks.tick() => {}
-            }
-            if let Err(e) = self.desk.run_timers().await {
-                warn!(error = %e, "desk timers failed; trying again at the next tick");
-            }
-        }
+        let interval = self.interval;
+        crate::periodic::every(
+            "desk timers",
+            interval,
+            stop,
+            self.desk,
+            |desk: Desk| async move { desk.run_timers().await },
+        )
+        .await;
     }
 }
 

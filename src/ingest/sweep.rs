@@ -48,30 +48,11 @@ pub struct Sweeper {
 impl Sweeper {
     /// Runs until `stop`; a sweep that panics is logged and the sweeper starts again.
     pub async fn supervise(self, stop: CancellationToken) {
-        loop {
-            let running = tokio::spawn(self.clone().run(stop.clone()));
-            match running.await {
-                Ok(()) => return,
-                Err(e) => {
-                    tracing::error!(error = %e, "the sweeper failed; restarting it");
-                    tokio::time::sleep(self.interval).await;
-                }
-            }
-        }
-    }
-
-    async fn run(self, stop: CancellationToken) {
-        let mut ticks = tokio::time::interval(self.interval);
-        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                _ = stop.cancelled() => return,
-                _ = ticks.tick() => {}
-            }
-            if let Err(e) = self.sweep().await {
-                warn!(error = %e, "sweep failed; trying again at the next one");
-            }
-        }
+        let interval = self.interval;
+        crate::periodic::every("sweeper", interval, stop, self, |s: Sweeper| async move {
+            s.sweep().await
+        })
+        .await;
     }
 
     /// One pass: timeouts, then replays. A source or a window that fails is logged and
