@@ -20,6 +20,7 @@ pub struct Config {
     pub cmdb: CmdbConfig,
     pub priority: crate::pipeline::priority::PriorityConfig,
     pub desk: crate::desk::DeskConfig,
+    pub sla: crate::sla::SlaConfig,
     pub notify: crate::notify::NotifyConfig,
     pub log: LogConfig,
 }

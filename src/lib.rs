@@ -17,5 +17,6 @@ pub mod notify;
 pub mod periodic;
 pub mod pipeline;
 pub mod rules;
+pub mod sla;
 pub mod store;
 pub mod telemetry;

@@ -1,0 +1,139 @@
+//! `[sla]` in the configuration: policies per kind × priority (optionally per unit or CI
+//! type), business calendars and which unit uses which, pauses, warnings and breaches.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SlaConfig {
+    /// Targets; the most specific policy that matches a ticket wins (unit and CI type
+    /// count), the first of equals. Shipped defaults cover every kind × priority.
+    pub policies: Vec<Policy>,
+    /// Hold reasons that pause the clocks.
+    pub pause_on: Vec<String>,
+    /// Fractions of a target at which the assignee is warned.
+    pub warn_at: Vec<f64>,
+    /// At breach, move the ticket up one tier (tier 1 → 2) as well as telling the head.
+    pub escalate_on_breach: bool,
+    /// Calendars by name; `24x7` is always there.
+    pub calendars: BTreeMap<String, CalendarConfig>,
+    /// The calendar of units that name none in `unit_calendars`.
+    pub default_calendar: String,
+    /// Unit code → calendar name.
+    pub unit_calendars: BTreeMap<String, String>,
+    /// Seconds between runs of the SLA timers (warnings and breaches).
+    pub timer_interval_secs: u64,
+}
+
+/// One target pair. Durations are business time, written `30m`, `8h`, `2d 4h`…
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Policy {
+    pub name: String,
+    /// incident, service_request, event or problem; any when absent.
+    pub kind: Option<String>,
+    /// P1 … P5; any when absent.
+    pub priority: Option<String>,
+    pub unit: Option<String>,
+    /// A CI type (`database`, `server`, …).
+    pub ci_type: Option<String>,
+    pub acknowledge: String,
+    pub resolve: String,
+    /// This policy's own calendar (e.g. `24x7` for P1), instead of the unit's.
+    pub calendar: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CalendarConfig {
+    /// IANA time zone, e.g. `America/El_Salvador`.
+    pub time_zone: String,
+    /// Weekday (`mon` … `sun`) → working intervals `HH:MM-HH:MM`; a day absent is not
+    /// worked.
+    pub hours: BTreeMap<String, Vec<String>>,
+    /// Dates (`YYYY-MM-DD`) not worked.
+    #[serde(default)]
+    pub holidays: Vec<String>,
+}
+
+impl Default for SlaConfig {
+    fn default() -> Self {
+        SlaConfig {
+            policies: default_policies(),
+            pause_on: ["rescheduled", "awaiting_user", "awaiting_problem"]
+                .map(String::from)
+                .to_vec(),
+            warn_at: vec![0.75, 0.9],
+            escalate_on_breach: false,
+            calendars: BTreeMap::from([("ministerio".to_owned(), ministry_calendar())]),
+            default_calendar: "ministerio".to_owned(),
+            unit_calendars: BTreeMap::new(),
+            timer_interval_secs: 15,
+        }
+    }
+}
+
+/// Monday to Friday, 08:00–12:00 and 13:00–16:00 in El Salvador, with the national
+/// holidays of 2026 and 2027.
+fn ministry_calendar() -> CalendarConfig {
+    let day = vec!["08:00-12:00".to_owned(), "13:00-16:00".to_owned()];
+    let hours = ["mon", "tue", "wed", "thu", "fri"]
+        .iter()
+        .map(|d| (d.to_string(), day.clone()))
+        .collect();
+    let holidays = [
+        "2026-01-01", "2026-04-02", "2026-04-03", "2026-04-04", "2026-05-01", "2026-05-10",
+        "2026-06-17", "2026-08-06", "2026-09-15", "2026-11-02", "2026-12-25", "2027-01-01",
+        "2027-03-25", "2027-03-26", "2027-03-27", "2027-05-01", "2027-05-10", "2027-06-17",
+        "2027-08-06", "2027-09-15", "2027-11-02", "2027-12-25",
+    ]
+    .map(String::from)
+    .to_vec();
+    CalendarConfig {
+        time_zone: "America/El_Salvador".to_owned(),
+        hours,
+        holidays,
+    }
+}
+
+/// Every kind × priority. Incidents P1 and P2 run on the clock (24×7); the rest in
+/// business hours.
+fn default_policies() -> Vec<Policy> {
+    let targets = [
+        ("incident", "P1", "15m", "4h", Some("24x7")),
+        ("incident", "P2", "30m", "8h", Some("24x7")),
+        ("incident", "P3", "2h", "16h", None),
+        ("incident", "P4", "4h", "3d", None),
+        ("incident", "P5", "8h", "5d", None),
+        ("service_request", "P1", "1h", "8h", None),
+        ("service_request", "P2", "2h", "16h", None),
+        ("service_request", "P3", "4h", "3d", None),
+        ("service_request", "P4", "8h", "5d", None),
+        ("service_request", "P5", "1d", "10d", None),
+        ("event", "P1", "15m", "4h", Some("24x7")),
+        ("event", "P2", "30m", "8h", Some("24x7")),
+        ("event", "P3", "2h", "16h", None),
+        ("event", "P4", "4h", "3d", None),
+        ("event", "P5", "8h", "5d", None),
+        ("problem", "P1", "1d", "10d", None),
+        ("problem", "P2", "1d", "15d", None),
+        ("problem", "P3", "2d", "20d", None),
+        ("problem", "P4", "3d", "30d", None),
+        ("problem", "P5", "5d", "40d", None),
+    ];
+    targets
+        .iter()
+        .map(|(kind, priority, ack, resolve, calendar)| Policy {
+            name: format!("{kind}-{priority}"),
+            kind: Some(kind.to_string()),
+            priority: Some(priority.to_string()),
+            unit: None,
+            ci_type: None,
+            acknowledge: ack.to_string(),
+            resolve: resolve.to_string(),
+            calendar: calendar.map(String::from),
+        })
+        .collect()
+}
