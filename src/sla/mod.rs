@@ -1,6 +1,11 @@
 //! SLA: business calendars, policies, clocks computed from their log of start / pause /
 //! resume / stop, warnings and breaches, and the figures the reports and metrics use.
 
+pub mod calendar;
 pub mod config;
 
+pub use calendar::Calendar;
 pub use config::SlaConfig;
+
+#[cfg(test)]
+mod calendar_tests;
