@@ -6,6 +6,9 @@ CREATE TABLE sla_clocks (
     ticket_id       TEXT NOT NULL REFERENCES incidents (id),
     -- `acknowledge` (first human acceptance) or `resolve`.
     metric          TEXT NOT NULL,
+    -- What the policy was chosen for: a change of either re-selects the target.
+    kind            TEXT NOT NULL,
+    priority        TEXT NOT NULL,
     -- JSON: the definition as it was when the clock started (policy name, target,
     -- calendar with its time zone, hours and holidays, warning thresholds).
     policy          TEXT NOT NULL,

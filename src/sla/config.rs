@@ -27,7 +27,8 @@ pub struct SlaConfig {
     pub timer_interval_secs: u64,
 }
 
-/// One target pair. Durations are business time, written `30m`, `8h`, `2d 4h`…
+/// One target pair. Durations are business time, written `45s`, `30m`, `8h`, `1h 30m`
+/// (`d` is 24 hours: in a calendar of 7 working hours a day, 3 working days is `21h`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Policy {
@@ -123,23 +124,23 @@ fn default_policies() -> Vec<Policy> {
         ("incident", "P1", "15m", "4h", Some("24x7")),
         ("incident", "P2", "30m", "8h", Some("24x7")),
         ("incident", "P3", "2h", "16h", None),
-        ("incident", "P4", "4h", "3d", None),
-        ("incident", "P5", "8h", "5d", None),
+        ("incident", "P4", "4h", "21h", None),
+        ("incident", "P5", "8h", "35h", None),
         ("service_request", "P1", "1h", "8h", None),
         ("service_request", "P2", "2h", "16h", None),
-        ("service_request", "P3", "4h", "3d", None),
-        ("service_request", "P4", "8h", "5d", None),
-        ("service_request", "P5", "1d", "10d", None),
+        ("service_request", "P3", "4h", "21h", None),
+        ("service_request", "P4", "8h", "35h", None),
+        ("service_request", "P5", "7h", "70h", None),
         ("event", "P1", "15m", "4h", Some("24x7")),
         ("event", "P2", "30m", "8h", Some("24x7")),
         ("event", "P3", "2h", "16h", None),
-        ("event", "P4", "4h", "3d", None),
-        ("event", "P5", "8h", "5d", None),
-        ("problem", "P1", "1d", "10d", None),
-        ("problem", "P2", "1d", "15d", None),
-        ("problem", "P3", "2d", "20d", None),
-        ("problem", "P4", "3d", "30d", None),
-        ("problem", "P5", "5d", "40d", None),
+        ("event", "P4", "4h", "21h", None),
+        ("event", "P5", "8h", "35h", None),
+        ("problem", "P1", "7h", "70h", None),
+        ("problem", "P2", "7h", "105h", None),
+        ("problem", "P3", "14h", "140h", None),
+        ("problem", "P4", "21h", "210h", None),
+        ("problem", "P5", "35h", "280h", None),
     ];
     targets
         .iter()

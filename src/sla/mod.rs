@@ -2,6 +2,7 @@
 //! resume / stop, warnings and breaches, and the figures the reports and metrics use.
 
 pub mod calendar;
+pub mod clock;
 pub mod config;
 
 pub use calendar::Calendar;
@@ -9,3 +10,6 @@ pub use config::SlaConfig;
 
 #[cfg(test)]
 mod calendar_tests;
+
+#[cfg(test)]
+mod clock_tests;
