@@ -15,7 +15,7 @@ use crate::api::{self, AppState};
 use crate::auth::TokenVerifier;
 use crate::cmdb::Live;
 use crate::config::Config;
-use crate::desk::timers::DeskTimers;
+use crate::desk::timers::{DeskTimers, SlaTimers};
 use crate::desk::Desk;
 use crate::domain::to_millis;
 use crate::ingest::sweep::Sweeper;
@@ -41,6 +41,8 @@ pub enum AppError {
     Panicked { task: &'static str, reason: String },
     #[error("the {0} stopped unexpectedly")]
     Stopped(&'static str),
+    #[error("{0}")]
+    Config(String),
 }
 
 pub struct App {
@@ -51,6 +53,7 @@ pub struct App {
     grace: Duration,
     sweep_interval: Duration,
     desk_interval: Duration,
+    sla_interval: Duration,
 }
 
 /// How long a verified token is trusted before it is looked up again.
@@ -75,11 +78,17 @@ impl App {
         };
         let (intake, writer) =
             Intake::start(store.clone(), metrics.clone(), setting, writer_stop.clone());
+        // Validated with the configuration; compiling again cannot fail.
+        let policies = Arc::new(
+            crate::sla::Policies::compile(&config.sla)
+                .map_err(|e| AppError::Config(format!("invalid configuration: {e}")))?,
+        );
         let desk = Desk::new(
             store.clone(),
             config.desk.clone(),
             notifier.clone(),
             config.priority.clone(),
+            policies.clone(),
             live.clone(),
             config.cmdb.admin_unit.clone(),
         );
@@ -103,6 +112,7 @@ impl App {
             grace: Duration::from_secs(config.server.shutdown_grace_secs),
             sweep_interval: Duration::from_secs(config.intake.sweep_interval_secs),
             desk_interval: Duration::from_secs(config.desk.timer_interval_secs),
+            sla_interval: Duration::from_secs(config.sla.timer_interval_secs),
         })
     }
 
@@ -125,6 +135,7 @@ impl App {
             grace,
             sweep_interval,
             desk_interval,
+            sla_interval,
         } = self;
         // The handler is in place before the address is announced, so a SIGHUP sent as
         // soon as the service is up reloads rules instead of killing the process.
@@ -141,6 +152,11 @@ impl App {
             interval: desk_interval,
         };
         let desk_timers = tokio::spawn(timers.supervise(shutdown.clone()));
+        let sla_timers = SlaTimers {
+            desk: state.desk.clone(),
+            interval: sla_interval,
+        };
+        let sla_timers = tokio::spawn(sla_timers.supervise(shutdown.clone()));
         // Its own token: it also stops when the server ends without a shutdown.
         let dispatch_stop = shutdown.child_token();
         let dispatcher = Dispatcher::new(
@@ -200,6 +216,7 @@ impl App {
         reload.abort();
         sweeping.abort();
         desk_timers.abort();
+        sla_timers.abort();
         // A delivery cut mid-send is sent again after its lease: let the batch in hand
         // finish when it can.
         dispatch_stop.cancel();

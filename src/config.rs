@@ -199,6 +199,7 @@ impl Config {
         {
             return invalid("database.url", "must start with `sqlite:` or `postgres://`");
         }
+        crate::sla::Policies::compile(&self.sla).map_err(ConfigError::Invalid)?;
         if self.database.max_connections == 0 {
             return invalid("database.max_connections", "must be at least 1");
         }

@@ -26,7 +26,9 @@ CREATE TABLE sla_clocks (
     stopped_at      BIGINT,
     -- Warnings sent: 0 none, 1 the first threshold (75 %), 2 the second (90 %).
     warned          BIGINT NOT NULL DEFAULT 0,
+    -- When the elapsed time reached the target; the head is told once (`breach_notified`).
     breached_at     BIGINT,
+    breach_notified BIGINT NOT NULL DEFAULT 0,
     -- When the SLA timers must look at it next (a warning or the breach); NULL when
     -- nothing can happen until it changes.
     next_check_at   BIGINT,

@@ -34,19 +34,31 @@ impl Caller {
 
 pub const SYSTEM: &str = "system";
 
+/// A notice to send once the change commits.
+#[derive(Debug, Clone)]
+pub struct Draft {
+    pub topic: Topic,
+    pub login: String,
+    pub comment: Option<String>,
+    /// SLA notices: the clock (`acknowledge`, `resolve`) and when it is due.
+    pub sla: Option<(String, i64)>,
+}
+
 pub struct Change {
+    /// The ticket as it was before the change.
+    pub before: Ticket,
     pub ticket: Ticket,
     pub now: i64,
     actor: String,
     request_id: Option<String>,
     pub records: Vec<AuditRecord>,
-    /// (topic, recipient login, comment), resolved into notices at commit.
-    pub notices: Vec<(Topic, String, Option<String>)>,
+    pub notices: Vec<Draft>,
 }
 
 impl Change {
     pub fn new(ticket: Ticket, caller: &Caller, now: i64) -> Change {
         Change {
+            before: ticket.clone(),
             ticket,
             now,
             actor: caller.who.name.clone(),
@@ -59,6 +71,7 @@ impl Change {
     /// A change to another ticket, made by the same caller at the same time.
     pub fn derived(&self, ticket: Ticket) -> Change {
         Change {
+            before: ticket.clone(),
             ticket,
             now: self.now,
             actor: self.actor.clone(),
@@ -98,8 +111,12 @@ impl Change {
 
     pub fn notify(&mut self, topic: Topic, login: Option<&str>, comment: Option<&str>) {
         if let Some(login) = login {
-            self.notices
-                .push((topic, login.to_owned(), comment.map(str::to_owned)));
+            self.notices.push(Draft {
+                topic,
+                login: login.to_owned(),
+                comment: comment.map(str::to_owned),
+                sla: None,
+            });
         }
     }
 

@@ -17,6 +17,7 @@ mod error;
 pub mod moves;
 mod register;
 mod service;
+mod sla_checks;
 pub mod ticket;
 pub mod timers;
 

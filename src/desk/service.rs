@@ -7,13 +7,13 @@ use std::sync::Arc;
 use serde_json::json;
 use sqlx::AnyConnection;
 
-use super::change::{assignment_detail, Caller, Change};
+use super::change::{assignment_detail, Caller, Change, Draft};
 use super::error::{DeskError, DeskResult};
 use super::moves::{self, Action};
 use super::ticket::{Kind, State, Ticket};
 use super::{assign, DeskConfig};
 use crate::domain::{ids, to_millis, Lang};
-use crate::notify::{Notice, Notifier, Recipient, TicketFacts, Topic};
+use crate::notify::{Notice, Notifier, Recipient, TicketFacts};
 use crate::pipeline::priority::PriorityConfig;
 use crate::store::tickets::{self, TicketRow};
 use crate::store::{audit, people, Store};
@@ -24,6 +24,7 @@ pub struct Desk {
     pub(super) config: Arc<DeskConfig>,
     pub(super) notifier: Arc<Notifier>,
     pub(super) priority: PriorityConfig,
+    pub(super) policies: Arc<crate::sla::Policies>,
     pub(super) live: Arc<crate::cmdb::Live>,
     /// The central desk's unit.
     pub(super) admin_unit: String,
@@ -45,6 +46,7 @@ impl Desk {
         config: DeskConfig,
         notifier: Arc<Notifier>,
         priority: PriorityConfig,
+        policies: Arc<crate::sla::Policies>,
         live: Arc<crate::cmdb::Live>,
         admin_unit: String,
     ) -> Desk {
@@ -53,6 +55,7 @@ impl Desk {
             config: Arc::new(config),
             notifier,
             priority,
+            policies,
             live,
             admin_unit,
         }
@@ -115,10 +118,27 @@ impl Desk {
         change: &Change,
     ) -> DeskResult<()> {
         tickets::save(conn, &change.ticket, change.now).await?;
+        let registry = self.live.registry();
+        let ci_type = change
+            .ticket
+            .ci
+            .as_deref()
+            .and_then(|ci| registry.find(ci))
+            .map(|node| registry.node(node).kind.clone());
+        let (before, after) = (&change.before, &change.ticket);
+        crate::sla::engine::sync(
+            conn,
+            &self.policies,
+            before,
+            after,
+            ci_type.as_deref(),
+            change.now,
+        )
+        .await?;
         audit::append(conn, &change.records).await?;
         let mut notices = Vec::new();
-        for (topic, login, comment) in &change.notices {
-            if let Some(notice) = self.notice(conn, *topic, login, change, comment).await? {
+        for draft in &change.notices {
+            if let Some(notice) = self.notice(conn, draft, change).await? {
                 notices.push(notice);
             }
         }
@@ -129,11 +149,10 @@ impl Desk {
     async fn notice(
         &self,
         conn: &mut AnyConnection,
-        topic: Topic,
-        login: &str,
+        draft: &Draft,
         change: &Change,
-        comment: &Option<String>,
     ) -> DeskResult<Option<Notice>> {
+        let (topic, login) = (draft.topic, draft.login.as_str());
         let Some(person) = people::contact(conn, login).await? else {
             tracing::warn!(login, topic = topic.as_str(), "no such person to notify");
             return Ok(None);
@@ -155,10 +174,12 @@ impl Desk {
                 state: t.state.as_str().to_owned(),
                 priority: t.priority.clone(),
                 actor: change.actor().to_owned(),
-                comment: comment.clone(),
+                comment: draft.comment.clone(),
                 solution: t.solution.clone(),
                 resolution_code: t.resolution_code.clone(),
                 resume_at: t.resume_at,
+                sla_metric: draft.sla.as_ref().map(|(m, _)| m.clone()),
+                due_at: draft.sla.as_ref().map(|(_, due)| *due),
             },
         }))
     }

@@ -118,3 +118,24 @@ fn close_unconfirmed(change: &mut Change, cutoff: i64) -> bool {
     change.record("closed_unconfirmed", from, None, json!({}));
     true
 }
+
+/// The SLA timers (warnings, breaches, reconciling clocks), on their own interval.
+#[derive(Clone)]
+pub struct SlaTimers {
+    pub desk: Desk,
+    pub interval: Duration,
+}
+
+impl SlaTimers {
+    pub async fn supervise(self, stop: CancellationToken) {
+        let interval = self.interval;
+        crate::periodic::every(
+            "sla timers",
+            interval,
+            stop,
+            self.desk,
+            |desk: Desk| async move { desk.check_sla().await },
+        )
+        .await;
+    }
+}

@@ -54,6 +54,10 @@ pub enum Topic {
     ApprovalRejected,
     /// To the assignee: the requester rejected the solution, with why.
     Reopened,
+    /// To the assignee: a target is near (a warning threshold passed).
+    SlaWarning,
+    /// To the unit head: a target was missed.
+    SlaBreached,
 }
 
 impl Topic {
@@ -69,6 +73,8 @@ impl Topic {
             Topic::ApprovalGranted => "approval_granted",
             Topic::ApprovalRejected => "approval_rejected",
             Topic::Reopened => "reopened",
+            Topic::SlaWarning => "sla_warning",
+            Topic::SlaBreached => "sla_breached",
         }
     }
 }
@@ -101,6 +107,10 @@ pub struct TicketFacts {
     pub resolution_code: Option<String>,
     /// When a rescheduled ticket resumes (milliseconds since the epoch).
     pub resume_at: Option<i64>,
+    /// SLA warnings and breaches: which clock (`acknowledge` or `resolve`)…
+    pub sla_metric: Option<String>,
+    /// …and when it is (or was) due.
+    pub due_at: Option<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -11,8 +11,10 @@ use serde::Serialize;
 use super::{Notice, NotifyError, Topic};
 use crate::domain::{from_millis, Lang};
 
-const TOPICS: [Topic; 10] = [
+const TOPICS: [Topic; 12] = [
     Topic::Assigned,
+    Topic::SlaWarning,
+    Topic::SlaBreached,
     Topic::ApprovalGranted,
     Topic::ApprovalRejected,
     Topic::Reopened,
@@ -51,6 +53,14 @@ const SOURCES: &[(&str, &str)] = &[
         include_str!("templates/es/approval_rejected.txt"),
     ),
     ("es/reopened", include_str!("templates/es/reopened.txt")),
+    (
+        "es/sla_warning",
+        include_str!("templates/es/sla_warning.txt"),
+    ),
+    (
+        "es/sla_breached",
+        include_str!("templates/es/sla_breached.txt"),
+    ),
     ("en/assigned", include_str!("templates/en/assigned.txt")),
     ("en/resumed", include_str!("templates/en/resumed.txt")),
     (
@@ -76,6 +86,14 @@ const SOURCES: &[(&str, &str)] = &[
         include_str!("templates/en/approval_rejected.txt"),
     ),
     ("en/reopened", include_str!("templates/en/reopened.txt")),
+    (
+        "en/sla_warning",
+        include_str!("templates/en/sla_warning.txt"),
+    ),
+    (
+        "en/sla_breached",
+        include_str!("templates/en/sla_breached.txt"),
+    ),
 ];
 
 /// The signature under every email, by language.
@@ -117,6 +135,9 @@ struct TicketView<'a> {
     solution: Option<&'a str>,
     resolution: Option<String>,
     resume_at: Option<String>,
+    /// `la resolución`, `the acknowledgement`…
+    sla_target: Option<&'static str>,
+    due_at: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -229,6 +250,8 @@ impl Templates {
                 .as_deref()
                 .map(|code| resolution_name(code, lang)),
             resume_at: t.resume_at.map(|ms| self.local_time(ms, lang)),
+            sla_target: t.sla_metric.as_deref().map(|m| sla_target(m, lang)),
+            due_at: t.due_at.map(|ms| self.local_time(ms, lang)),
         }
     }
 
@@ -348,3 +371,13 @@ fn resolution_name(code: &str, lang: Lang) -> String {
 #[cfg(test)]
 #[path = "templates_tests.rs"]
 mod tests;
+
+/// The target a clock measures, as the recipient reads it.
+fn sla_target(metric: &str, lang: Lang) -> &'static str {
+    match (metric, lang) {
+        ("acknowledge", Lang::Es) => "la atención (primera respuesta)",
+        ("acknowledge", Lang::En) => "the acknowledgement",
+        (_, Lang::Es) => "la resolución",
+        (_, Lang::En) => "the resolution",
+    }
+}

@@ -23,6 +23,8 @@ fn notice(topic: Topic, lang: Lang, kind: &str) -> Notice {
             resolution_code: Some("workaround".to_owned()),
             // 2024-05-07 14:30:00 UTC = 08:30 in El Salvador (UTC−6), a Tuesday.
             resume_at: Some(1_715_092_200_000),
+            sla_metric: None,
+            due_at: None,
         },
     }
 }

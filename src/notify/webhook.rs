@@ -140,6 +140,8 @@ mod tests {
                 solution: None,
                 resolution_code: None,
                 resume_at: None,
+                sla_metric: None,
+                due_at: None,
             },
         };
         let body: serde_json::Value =

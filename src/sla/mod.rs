@@ -4,9 +4,12 @@
 pub mod calendar;
 pub mod clock;
 pub mod config;
+pub mod engine;
+pub mod policy;
 
 pub use calendar::Calendar;
 pub use config::SlaConfig;
+pub use policy::Policies;
 
 #[cfg(test)]
 mod calendar_tests;

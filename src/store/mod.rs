@@ -13,6 +13,7 @@ pub mod noise;
 pub mod outbox;
 pub mod people;
 pub mod raw_alerts;
+pub mod sla;
 pub mod sources;
 pub mod tickets;
 pub mod tokens;
@@ -136,6 +137,10 @@ impl Store {
 
     pub fn pool(&self) -> &AnyPool {
         &self.pool
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
     }
 
     /// Whether the database answers a trivial query.

@@ -71,6 +71,7 @@ impl TicketRow {
             state: State::parse(&self.status).ok_or_else(|| corrupt("state", &self.status))?,
             hold_reason,
             unit: self.unit.clone(),
+            ci: self.ci_id.clone(),
             summary: self.summary.clone(),
             priority: self.priority.clone(),
             tier: self.tier.and_then(|t| u8::try_from(t).ok()),

@@ -48,6 +48,8 @@ fn notice(topic: Topic, recipient: Recipient, ticket: &str) -> Notice {
             solution: None,
             resolution_code: None,
             resume_at: None,
+            sla_metric: None,
+            due_at: None,
         },
     }
 }
