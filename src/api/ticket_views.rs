@@ -57,6 +57,8 @@ pub struct TicketView {
     pub resolution_code: Option<String>,
     pub duplicate_of: Option<String>,
     pub cancel_reason: Option<String>,
+    /// A target of its SLA was missed.
+    pub sla_breached: bool,
 }
 
 impl From<TicketRow> for TicketView {
@@ -99,6 +101,7 @@ impl From<TicketRow> for TicketView {
             resolution_code: r.resolution_code,
             duplicate_of: r.duplicate_of,
             cancel_reason: r.cancel_reason,
+            sla_breached: r.sla_breached != 0,
         }
     }
 }
@@ -110,6 +113,63 @@ pub struct TicketDetail {
     pub ticket: TicketView,
     pub comments: Vec<CommentView>,
     pub approvals: Vec<ApprovalView>,
+    /// The SLA clocks: time to acknowledge and time to resolve.
+    pub sla: Vec<ClockView>,
+}
+
+/// One SLA clock as it stands at the request.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ClockView {
+    /// `acknowledge` or `resolve`.
+    pub metric: String,
+    /// The policy the clock started with (kept even if the policy changes).
+    pub policy: String,
+    pub calendar: String,
+    pub target_seconds: i64,
+    /// Business time counted so far, pauses excluded.
+    pub elapsed_seconds: i64,
+    /// Business time left (negative once breached).
+    pub remaining_seconds: i64,
+    /// running, paused or stopped.
+    pub state: String,
+    pub started_at: String,
+    /// Start plus target, as if it never paused.
+    pub original_due_at: String,
+    /// When it comes due with its pauses; absent while paused, or once stopped in time.
+    pub due_at: Option<String>,
+    pub stopped_at: Option<String>,
+    pub breached_at: Option<String>,
+    /// Stopped within the target (absent while it runs).
+    pub met: Option<bool>,
+    /// A warning threshold passed and not breached.
+    pub at_risk: bool,
+}
+
+impl From<crate::sla::engine::Live> for ClockView {
+    fn from(l: crate::sla::engine::Live) -> Self {
+        let (d, c) = (&l.definition, &l.clock);
+        let state = match (c.running, c.stopped_at) {
+            (true, _) => "running",
+            (false, Some(_)) => "stopped",
+            (false, None) => "paused",
+        };
+        ClockView {
+            metric: d.metric.as_str().to_owned(),
+            policy: d.policy.clone(),
+            calendar: d.calendar_name.clone(),
+            target_seconds: d.target_ms / 1000,
+            elapsed_seconds: c.elapsed_ms / 1000,
+            remaining_seconds: c.remaining_ms(d) / 1000,
+            state: state.to_owned(),
+            started_at: time(c.started_at),
+            original_due_at: time(c.original_due_at),
+            due_at: c.due_at.map(time),
+            stopped_at: c.stopped_at.map(time),
+            breached_at: c.breached_at.map(time),
+            met: c.met(),
+            at_risk: l.warned > 0 && c.breached_at.is_none() && c.stopped_at.is_none(),
+        }
+    }
 }
 
 #[derive(Debug, Serialize, ToSchema)]

@@ -173,7 +173,9 @@ async fn detail(state: &AppState, row: tickets::TicketRow) -> ApiResult<TicketDe
     let mut conn = state.store.pool().acquire().await?;
     let comments = tickets::comments(&mut conn, &row.id).await?;
     let approvals = tickets::approvals(&mut conn, &row.id).await?;
+    let clocks = crate::sla::engine::live(&mut conn, &row.id, crate::desk::now()).await?;
     Ok(TicketDetail {
+        sla: clocks.into_iter().map(Into::into).collect(),
         ticket: row.into(),
         comments: comments.into_iter().map(Into::into).collect(),
         approvals: approvals.into_iter().map(Into::into).collect(),

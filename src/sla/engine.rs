@@ -156,3 +156,26 @@ fn next_check(
 pub fn definition(row: &ClockRow) -> StoreResult<Definition> {
     crate::store::json_column(&row.policy, "sla_clocks.policy")
 }
+
+/// A ticket's clock as it stands now.
+pub struct Live {
+    pub definition: Definition,
+    pub clock: Clock,
+    pub warned: i64,
+}
+
+/// The ticket's clocks replayed up to `now` (acknowledge first).
+pub async fn live(conn: &mut AnyConnection, ticket: &str, now: i64) -> StoreResult<Vec<Live>> {
+    let mut out = Vec::new();
+    for row in sla::clocks(conn, ticket).await? {
+        let definition = definition(&row)?;
+        let events = sla::events(conn, ticket, &row.metric).await?;
+        let clock = Clock::replay(&definition, &definition.calendar(), &events, now);
+        out.push(Live {
+            definition,
+            clock,
+            warned: row.warned,
+        });
+    }
+    Ok(out)
+}

@@ -48,13 +48,15 @@ pub struct TicketRow {
     pub resolution_code: Option<String>,
     pub duplicate_of: Option<String>,
     pub cancel_reason: Option<String>,
+    pub sla_breached: i64,
 }
 
 const COLUMNS: &str = "id, kind, status, hold_reason, source, severity, summary, description, \
     category, channel, ci_id, unit, impact, urgency, priority, tier, group_id, assignee, \
     central_desk, requester, registered_by, problem_id, problem_requested, opened_at, \
     updated_at, acked_at, acked_by, resolved_at, closed_at, held_at, resume_at, due_at, \
-    reassignments, reopens, solution, resolution_code, duplicate_of, cancel_reason";
+    reassignments, reopens, solution, resolution_code, duplicate_of, cancel_reason, \
+    sla_breached";
 
 impl TicketRow {
     pub fn ticket(&self) -> StoreResult<Ticket> {

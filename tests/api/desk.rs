@@ -143,7 +143,7 @@ fn actions(history: &[Value]) -> Vec<&str> {
         .collect()
 }
 
-fn id(ticket: &Value) -> String {
+pub fn id(ticket: &Value) -> String {
     ticket["id"].as_str().expect("ticket id").to_owned()
 }
 
@@ -160,7 +160,7 @@ async fn with_mail(backend: Backend) -> (Desk, SmtpSink) {
 }
 
 /// The first message to `email` whose subject contains `subject`.
-async fn mail_to(sink: &SmtpSink, email: &str, subject: &str) -> Mail {
+pub async fn mail_to(sink: &SmtpSink, email: &str, subject: &str) -> Mail {
     sink.wait_for(|m| m.to.iter().any(|t| t == email) && m.subject().contains(subject))
         .await
 }

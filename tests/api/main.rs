@@ -14,5 +14,6 @@ mod notify;
 mod operations;
 mod registry;
 mod rules;
+mod sla;
 mod smtp_sink;
 mod webhook_sink;
