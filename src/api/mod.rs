@@ -12,6 +12,7 @@ mod noise;
 mod ops;
 mod paging;
 mod people;
+mod review;
 mod ticket_views;
 mod tickets;
 mod views;
@@ -95,6 +96,7 @@ fn routes() -> OpenApiRouter<AppState> {
         .merge(events::routes())
         .merge(incidents::routes())
         .merge(tickets::routes())
+        .merge(review::routes())
         .merge(people::routes())
         .merge(noise::routes())
         .merge(cmdb::routes())

@@ -61,6 +61,10 @@ impl Desk {
         }
     }
 
+    pub fn policies(&self) -> &crate::sla::Policies {
+        &self.policies
+    }
+
     pub fn store(&self) -> &Store {
         &self.store
     }
@@ -117,7 +121,11 @@ impl Desk {
         conn: &mut AnyConnection,
         change: &Change,
     ) -> DeskResult<()> {
-        tickets::save(conn, &change.ticket, change.now).await?;
+        // A timer's pass that changed nothing keeps the ticket's last update as it was
+        // (the review's stale tickets are those nobody touched).
+        if change.ticket != change.before {
+            tickets::save(conn, &change.ticket, change.now).await?;
+        }
         let registry = self.live.registry();
         let ci_type = change
             .ticket

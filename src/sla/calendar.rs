@@ -112,6 +112,24 @@ impl Calendar {
         }
     }
 
+    /// Working days after the day of `from` up to and including the day of `to`.
+    pub fn business_days_between(&self, from: i64, to: i64) -> i64 {
+        let tz = self.time_zone();
+        let (mut day, last) = (
+            from_millis(from).to_zoned(tz.clone()).date(),
+            from_millis(to).to_zoned(tz).date(),
+        );
+        let mut count = 0;
+        while day < last {
+            match day.tomorrow() {
+                Ok(next) => day = next,
+                Err(_) => break,
+            }
+            count += i64::from(self.is_business_day(day));
+        }
+        count
+    }
+
     /// Whether the date has working time.
     pub fn is_business_day(&self, date: Date) -> bool {
         match self {

@@ -67,6 +67,21 @@ fn nights_weekends_and_holidays_do_not_count() {
 }
 
 #[test]
+fn business_days_count_the_working_dates_after_the_first() {
+    let c = office();
+    // Wednesday 23 → Monday 28 December: Thursday, Saturday, Monday (Christmas and
+    // Sunday off).
+    assert_eq!(
+        c.business_days_between(at("2026-12-23T15:00"), at("2026-12-28T08:00")),
+        3
+    );
+    assert_eq!(
+        c.business_days_between(at("2026-12-23T08:00"), at("2026-12-23T18:00")),
+        0
+    );
+}
+
+#[test]
 fn adding_business_time_skips_lunch_nights_and_holidays() {
     let c = office();
     assert_eq!(

@@ -210,6 +210,15 @@ pub async fn insert(conn: &mut AnyConnection, t: &NewTicket) -> StoreResult<()> 
     Ok(())
 }
 
+/// A unit's open tickets, oldest first.
+pub async fn open_of_unit(conn: &mut AnyConnection, unit: &str) -> StoreResult<Vec<TicketRow>> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM incidents WHERE unit = $1 \
+         AND status NOT IN {INCIDENT_TERMINAL} ORDER BY opened_at, id"
+    );
+    Ok(sqlx::query_as(&sql).bind(unit).fetch_all(conn).await?)
+}
+
 /// Newest first, with the listing's filters.
 pub async fn list(pool: &sqlx::AnyPool, q: &ListQuery) -> StoreResult<Vec<TicketRow>> {
     let (sql, filter) = q.select(COLUMNS, "incidents", "updated_at");

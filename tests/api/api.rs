@@ -187,6 +187,7 @@ async fn the_openapi_document_lists_exactly_the_served_routes() {
         "GET /api/v1/tokens",
         "DELETE /api/v1/tokens/{id}",
         "GET /api/v1/groups",
+        "GET /api/v1/units/{code}/review",
         "GET /api/v1/tickets",
         "POST /api/v1/tickets",
         "GET /api/v1/tickets/{id}",

@@ -16,6 +16,7 @@ on_both_stores!(
     warnings_and_breaches_are_told_once_and_flag_the_ticket,
     two_replicas_tell_each_breach_once,
     a_priority_change_re_selects_the_target_from_the_ticket_creation,
+    the_unit_head_reviews_open_stale_and_rescheduled_tickets,
 );
 
 fn policy(name: &str, priority: Option<&str>, ack: &str, resolve: &str) -> Policy {
@@ -248,4 +249,83 @@ async fn a_priority_change_re_selects_the_target_from_the_ticket_creation(backen
         resolve["started_at"], started,
         "counted from the ticket's creation"
     );
+}
+
+async fn the_unit_head_reviews_open_stale_and_rescheduled_tickets(backend: Backend) {
+    let sink = SmtpSink::start().await;
+    let desk = Desk::open(app_with(backend, &sink, "1h", "4h").await).await;
+    let mut ids = Vec::new();
+    for summary in ["Impresora", "VPN", "Correo", "Cerrado"] {
+        ids.push(id(&desk.request("usuario.dgt", summary).await));
+    }
+    desk.ok("lucia.mendez", &ids[1], "accept", json!({})).await;
+    let resume_at = jiff::Timestamp::now() + jiff::SignedDuration::from_hours(1);
+    let body = json!({ "resume_at": resume_at.to_string(), "reason": "Usuario de viaje" });
+    desk.ok("lucia.mendez", &ids[1], "reschedule", body).await;
+    desk.ok(
+        "usuario.dgt",
+        &ids[3],
+        "cancel",
+        json!({ "reason": "withdrawn" }),
+    )
+    .await;
+    // Nobody touched the first one for ten days.
+    let ten_days_ago = vigia::domain::to_millis(jiff::Timestamp::now()) - 10 * 86_400_000;
+    sqlx::query("UPDATE incidents SET updated_at = $1 WHERE id = $2")
+        .bind(ten_days_ago)
+        .bind(&ids[0])
+        .execute(desk.app.pool())
+        .await
+        .expect("aged");
+
+    let (status, review) = desk.get("jefe.dgt", "/api/v1/units/DGT/review").await;
+    assert_eq!(status, 200, "{review}");
+    assert_eq!(
+        (review["open"].clone(), review["stale"].clone()),
+        (json!(3), json!(1))
+    );
+    assert_eq!(
+        (review["rescheduled"].clone(), review["breached"].clone()),
+        (json!(1), json!(0))
+    );
+    let listed: Vec<&str> = review["tickets"]
+        .as_array()
+        .expect("tickets")
+        .iter()
+        .filter_map(|t| t["id"].as_str())
+        .collect();
+    assert_eq!(
+        listed,
+        [ids[0].as_str(), ids[1].as_str(), ids[2].as_str()],
+        "oldest first, canceled out"
+    );
+    let first = &review["tickets"][0];
+    assert_eq!(
+        (first["stale"].clone(), first["assignee"].clone()),
+        (json!(true), json!("lucia.mendez"))
+    );
+    let remaining = first["sla_remaining_seconds"].as_i64().expect("remaining");
+    assert!(
+        remaining > 4 * 3600 - 120 && remaining <= 4 * 3600,
+        "{remaining}"
+    );
+    let second = &review["tickets"][1];
+    assert_eq!(second["hold_reason"], "rescheduled");
+    let resumes: jiff::Timestamp = second["resume_at"]
+        .as_str()
+        .expect("resume")
+        .parse()
+        .expect("time");
+    assert_eq!(resumes.as_second(), resume_at.as_second());
+
+    for (who, expected) in [
+        ("jefe.dga", 403),
+        ("lucia.mendez", 403),
+        ("admin.mesa", 200),
+    ] {
+        let (status, body) = desk.get(who, "/api/v1/units/DGT/review").await;
+        assert_eq!(status, expected, "{who}: {body}");
+    }
+    let (status, _) = desk.get("admin.mesa", "/api/v1/units/NOPE/review").await;
+    assert_eq!(status, 404);
 }
