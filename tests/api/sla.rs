@@ -17,6 +17,7 @@ on_both_stores!(
     two_replicas_tell_each_breach_once,
     a_priority_change_re_selects_the_target_from_the_ticket_creation,
     the_unit_head_reviews_open_stale_and_rescheduled_tickets,
+    a_breach_due_while_the_service_was_down_is_told_after_a_restart,
 );
 
 fn policy(name: &str, priority: Option<&str>, ack: &str, resolve: &str) -> Policy {
@@ -328,4 +329,24 @@ async fn the_unit_head_reviews_open_stale_and_rescheduled_tickets(backend: Backe
     }
     let (status, _) = desk.get("admin.mesa", "/api/v1/units/NOPE/review").await;
     assert_eq!(status, 404);
+}
+
+async fn a_breach_due_while_the_service_was_down_is_told_after_a_restart(backend: Backend) {
+    let sink = SmtpSink::start().await;
+    let mut desk = Desk::open(app_with(backend, &sink, "2s", "1h").await).await;
+    let req = id(&desk.request("usuario.dgt", "Sin acceso").await);
+    desk.app.stop().await.expect("stopped cleanly");
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    assert_eq!(count(&sink, "pedro.guzman@mh.gob.sv", "Plazo vencido"), 0);
+
+    let (url, smtp) = (desk.app.database_url.clone(), sink.url());
+    let _second = spawn_app_with(backend, move |c| {
+        c.database.url = url;
+        targets(c, "2s", "1h");
+        c.notify.smtp_url = smtp;
+        c.notify.poll_interval_ms = 100;
+    })
+    .await;
+    let told = mail_to(&sink, "pedro.guzman@mh.gob.sv", "Plazo vencido").await;
+    assert!(told.subject().contains(&req), "{}", told.subject());
 }
