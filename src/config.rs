@@ -332,6 +332,8 @@ mod tests {
                 defaults.intake.sweep_interval_secs
             );
             assert_eq!(config.notify, defaults.notify);
+            assert_eq!(config.desk, defaults.desk);
+            assert_eq!(config.sla, defaults.sla);
             Ok(())
         });
     }

@@ -142,7 +142,7 @@ impl Desk {
                 change.resume();
                 json!({})
             }
-            Action::Reschedule => self.reschedule(body, change)?,
+            Action::Reschedule => self.reschedule(conn, body, change).await?,
             Action::Resolve => self.resolve(conn, body, change, &mut extra).await?,
             Action::Confirm => {
                 change.ticket.state = State::Closed;
@@ -306,7 +306,12 @@ impl Desk {
         Ok(json!({ "problem_id": problem_id }))
     }
 
-    fn reschedule(&self, body: &MoveBody, change: &mut Change) -> DeskResult<serde_json::Value> {
+    async fn reschedule(
+        &self,
+        conn: &mut AnyConnection,
+        body: &MoveBody,
+        change: &mut Change,
+    ) -> DeskResult<serde_json::Value> {
         let reason = MoveBody::required(&body.reason, "reason", "reschedule")?.to_owned();
         let when = MoveBody::required(&body.resume_at, "resume_at", "reschedule")?;
         let resume_at = when
@@ -318,10 +323,14 @@ impl Desk {
                 "`resume_at` must be in the future".into(),
             ));
         }
-        if let Some(due) = change.ticket.due_at.filter(|due| *due < change.now) {
+        let clocks = crate::sla::engine::live(conn, &change.ticket.id, change.now).await?;
+        let resolve = clocks
+            .iter()
+            .find(|c| c.definition.metric == crate::sla::clock::Metric::Resolve);
+        if let Some(breached) = resolve.and_then(|c| c.clock.breached_at) {
             return Err(DeskError::Conflict(format!(
-                "the ticket's resolution time passed at {}: only a ticket within its SLA may be rescheduled",
-                crate::domain::from_millis(due)
+                "the ticket's resolution target was missed at {}: only a ticket within its SLA may be rescheduled",
+                crate::domain::from_millis(breached)
             )));
         }
         change.hold(HoldReason::Rescheduled);

@@ -126,14 +126,9 @@ impl Change {
         self.ticket.held_at = Some(self.now);
     }
 
-    /// Back to work from a hold; paused time is added to the due time.
+    /// Back to work from a hold (the SLA clocks resume with it).
     pub fn resume(&mut self) {
         let t = &mut self.ticket;
-        if let (Some(reason), Some(held_at)) = (t.hold_reason, t.held_at) {
-            if reason.pauses_clock() {
-                t.due_at = t.due_at.map(|due| due + (self.now - held_at).max(0));
-            }
-        }
         t.state = State::InProgress;
         t.hold_reason = None;
         t.held_at = None;

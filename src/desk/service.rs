@@ -203,9 +203,6 @@ impl Desk {
         tickets::lock_unit(conn, &unit).await?;
         let candidates = tickets::candidates(conn, &unit, 1).await?;
         let from = Some(change.ticket.state_label());
-        if change.ticket.due_at.is_none() {
-            change.ticket.due_at = self.due_at(change.ticket.opened_at, &change.ticket);
-        }
         match assign::pick(&candidates) {
             Some(pick) => {
                 let (login, open) = (pick.login.clone(), pick.open);
@@ -230,13 +227,6 @@ impl Desk {
             }
         }
         Ok(())
-    }
-
-    /// The resolution due time for a ticket opened at `opened_at`, from its priority.
-    pub(super) fn due_at(&self, opened_at: i64, t: &Ticket) -> Option<i64> {
-        let hours = self.config.resolve_hours.get(t.priority.as_deref()?)?;
-        let ms = i64::try_from(*hours).ok()?.checked_mul(3_600_000)?;
-        opened_at.checked_add(ms)
     }
 
     /// Registers the tickets the intake writer opened and assigns them. Returns how

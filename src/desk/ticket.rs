@@ -94,18 +94,6 @@ word_enum!(
     }
 );
 
-impl HoldReason {
-    /// Time on hold for these reasons does not count against the resolution time: the
-    /// ticket waits on the user, on a date agreed, or on problem management. Approval and
-    /// vendors are part of the provider, so their waits count.
-    pub fn pauses_clock(self) -> bool {
-        matches!(
-            self,
-            HoldReason::AwaitingUser | HoldReason::Rescheduled | HoldReason::AwaitingProblem
-        )
-    }
-}
-
 impl State {
     pub fn is_open(self) -> bool {
         !matches!(self, State::Resolved | State::Closed | State::Canceled)

