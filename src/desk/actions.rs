@@ -211,26 +211,22 @@ impl Desk {
         change: &mut Change,
     ) -> DeskResult<serde_json::Value> {
         let unit = self.unit_of(&change.ticket);
-        tickets::lock_unit(conn, &unit).await?;
-        let candidates = tickets::candidates(conn, &unit, 2).await?;
-        let login = match &body.assignee {
-            Some(named) => candidates
-                .iter()
-                .find(|c| &c.login == named)
-                .map(|c| c.login.clone())
-                .ok_or_else(|| {
-                    DeskError::Invalid(format!("`{named}` is not a tier-2 technician of unit {unit}"))
-                })?,
-            None => super::assign::pick(&candidates)
-                .map(|c| c.login.clone())
-                .ok_or_else(|| {
-                    DeskError::Conflict(format!(
-                        "unit {unit} has no available tier-2 technician; the unit head can assign the ticket"
-                    ))
-                })?,
+        let Some(named) = &body.assignee else {
+            if self.hand_to_tier(conn, change, 2).await?.0.is_none() {
+                return Err(DeskError::Conflict(format!(
+                    "unit {unit} has no available tier-2 technician; the unit head can assign the ticket"
+                )));
+            }
+            return Ok(assignment_detail(&change.ticket));
         };
-        tickets::mark_assigned(conn, &login, change.now).await?;
-        change.hand_to(&login, Some(2));
+        let tier2 = tickets::candidates(conn, &unit, 2).await?;
+        if !tier2.iter().any(|c| &c.login == named) {
+            return Err(DeskError::Invalid(format!(
+                "`{named}` is not a tier-2 technician of unit {unit}"
+            )));
+        }
+        tickets::mark_assigned(conn, named, change.now).await?;
+        change.hand_to(named, Some(2));
         Ok(assignment_detail(&change.ticket))
     }
 

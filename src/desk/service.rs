@@ -200,14 +200,10 @@ impl Desk {
         change: &mut Change,
     ) -> DeskResult<()> {
         let unit = self.unit_of(&change.ticket);
-        tickets::lock_unit(conn, &unit).await?;
-        let candidates = tickets::candidates(conn, &unit, 1).await?;
         let from = Some(change.ticket.state_label());
-        match assign::pick(&candidates) {
-            Some(pick) => {
-                let (login, open) = (pick.login.clone(), pick.open);
-                tickets::mark_assigned(conn, &login, change.now).await?;
-                change.hand_to(&login, Some(1));
+        let (picked, candidates) = self.hand_to_tier(conn, change, 1).await?;
+        match picked {
+            Some(open) => {
                 let mut detail = assignment_detail(&change.ticket);
                 detail["rule"] = json!("least open work, round-robin among equals");
                 detail["open_work"] = json!(open);
@@ -217,7 +213,7 @@ impl Desk {
                 change.ticket.state = State::Assigned;
                 change.ticket.tier = Some(1);
                 change.ticket.central_desk = true;
-                let why = if candidates.is_empty() {
+                let why = if candidates == 0 {
                     format!("unit {unit} has no tier-1 technician")
                 } else {
                     format!("no tier-1 technician of unit {unit} is available")
@@ -277,6 +273,27 @@ impl Desk {
             tx.commit().await?;
         }
         Ok((done, ids.len() == tickets::TIMER_PAGE))
+    }
+
+    /// Hands the ticket to the available technician of the tier with the least open
+    /// work (see `assign`), serialized with the unit's other assignments. Returns that
+    /// person's open work, if someone was found, and how many people the tier has.
+    pub(super) async fn hand_to_tier(
+        &self,
+        conn: &mut AnyConnection,
+        change: &mut Change,
+        tier: u8,
+    ) -> DeskResult<(Option<i64>, usize)> {
+        let unit = self.unit_of(&change.ticket);
+        tickets::lock_unit(conn, &unit).await?;
+        let candidates = tickets::candidates(conn, &unit, tier).await?;
+        let Some(pick) = assign::pick(&candidates) else {
+            return Ok((None, candidates.len()));
+        };
+        let (login, open) = (pick.login.clone(), pick.open);
+        tickets::mark_assigned(conn, &login, change.now).await?;
+        change.hand_to(&login, Some(tier));
+        Ok((Some(open), candidates.len()))
     }
 
     /// The ticket's unit; the central desk's for a ticket that has none.

@@ -127,20 +127,10 @@ impl Desk {
         conn: &mut AnyConnection,
         change: &mut Change,
     ) -> DeskResult<()> {
-        let unit = self.unit_of(&change.ticket);
-        tickets::lock_unit(conn, &unit).await?;
-        let candidates = tickets::candidates(conn, &unit, 2).await?;
-        if let Some(pick) = super::assign::pick(&candidates) {
-            let login = pick.login.clone();
-            let from = Some(change.ticket.state_label());
-            tickets::mark_assigned(conn, &login, change.now).await?;
-            change.hand_to(&login, Some(2));
-            change.record(
-                "escalated_on_breach",
-                from,
-                None,
-                super::change::assignment_detail(&change.ticket),
-            );
+        let from = Some(change.ticket.state_label());
+        if self.hand_to_tier(conn, change, 2).await?.0.is_some() {
+            let detail = super::change::assignment_detail(&change.ticket);
+            change.record("escalated_on_breach", from, None, detail);
         }
         Ok(())
     }

@@ -24,13 +24,8 @@ fn office() -> Calendar {
     Calendar::from_config("office", &config).expect("calendar")
 }
 
-/// A local time in El Salvador (UTC−6, no DST) as epoch milliseconds.
 fn at(local: &str) -> i64 {
-    let dt: jiff::civil::DateTime = local.parse().expect("datetime");
-    dt.to_zoned(jiff::tz::TimeZone::get("America/El_Salvador").expect("tz"))
-        .expect("zoned")
-        .timestamp()
-        .as_millisecond()
+    super::salvador(local)
 }
 
 const HOUR: i64 = 3_600_000;

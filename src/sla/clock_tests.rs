@@ -34,11 +34,7 @@ fn def(hours: i64) -> (Definition, Calendar) {
 }
 
 fn at(local: &str) -> i64 {
-    let dt: jiff::civil::DateTime = local.parse().expect("datetime");
-    dt.to_zoned(jiff::tz::TimeZone::get("America/El_Salvador").expect("tz"))
-        .expect("zoned")
-        .timestamp()
-        .as_millisecond()
+    super::salvador(local)
 }
 
 fn log(events: &[(&str, EventKind)]) -> Vec<Event> {

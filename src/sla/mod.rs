@@ -16,3 +16,13 @@ mod calendar_tests;
 
 #[cfg(test)]
 mod clock_tests;
+
+/// A local time in El Salvador (UTC−6, no DST) as epoch milliseconds, for tests.
+#[cfg(test)]
+pub(crate) fn salvador(local: &str) -> i64 {
+    let dt: jiff::civil::DateTime = local.parse().expect("datetime");
+    dt.to_zoned(jiff::tz::TimeZone::get("America/El_Salvador").expect("tz"))
+        .expect("zoned")
+        .timestamp()
+        .as_millisecond()
+}
