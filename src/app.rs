@@ -23,6 +23,7 @@ use crate::ingest::{Intake, WriterSetting};
 use crate::metrics::{Metrics, MetricsError};
 use crate::notify::{Dispatcher, Notifier, NotifyError};
 use crate::rules::{LoadError, RuleSet};
+use crate::sla::metrics::SlaMetrics;
 use crate::store::{sources, Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
@@ -66,6 +67,9 @@ impl App {
         let rules = RuleSet::load(&config.rules.dir)?;
         register_sources(&store, &rules).await?;
         let metrics = Arc::new(Metrics::new()?);
+        // The first reading is the baseline the desk's counters grow from.
+        let sla_metrics = SlaMetrics::new(store.clone(), &config.sla, &metrics)?;
+        sla_metrics.refresh().await?;
         let notifier = Arc::new(Notifier::new(&config.notify)?);
         let writer_stop = CancellationToken::new();
         let live = Arc::new(Live::load(&store).await?);
@@ -103,6 +107,7 @@ impl App {
             live,
             admin_unit: config.cmdb.admin_unit.clone(),
             notifier,
+            sla_metrics,
         };
         Ok(App {
             listener,
@@ -157,6 +162,7 @@ impl App {
             interval: sla_interval,
         };
         let sla_timers = tokio::spawn(sla_timers.supervise(shutdown.clone()));
+        let sla_metrics = tokio::spawn(state.sla_metrics.clone().supervise(shutdown.clone()));
         // Its own token: it also stops when the server ends without a shutdown.
         let dispatch_stop = shutdown.child_token();
         let dispatcher = Dispatcher::new(
@@ -217,6 +223,7 @@ impl App {
         sweeping.abort();
         desk_timers.abort();
         sla_timers.abort();
+        sla_metrics.abort();
         // A delivery cut mid-send is sent again after its lease: let the batch in hand
         // finish when it can.
         dispatch_stop.cancel();

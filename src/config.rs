@@ -215,6 +215,12 @@ impl Config {
         if self.intake.sweep_interval_secs == 0 {
             return invalid("intake.sweep_interval_secs", "must be at least 1");
         }
+        if self.sla.metrics_refresh_secs == 0 {
+            return invalid("sla.metrics_refresh_secs", "must be at least 1");
+        }
+        if self.sla.compliance_window_days == 0 {
+            return invalid("sla.compliance_window_days", "must be at least 1");
+        }
         if self.cmdb.admin_unit.trim().is_empty() {
             return invalid("cmdb.admin_unit", "must name the central desk's unit");
         }

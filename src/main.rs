@@ -181,8 +181,12 @@ async fn token(command: TokenCommand, config: &Config) -> anyhow::Result<ExitCod
             person: Some(login),
             ..
         } => {
-            let mut conn = store.pool().acquire().await?;
-            let Some(person) = vigia::store::people::contact(&mut conn, &login).await? else {
+            // The one connection goes back to the pool before the token is written.
+            let person = {
+                let mut conn = store.pool().acquire().await?;
+                vigia::store::people::contact(&mut conn, &login).await?
+            };
+            let Some(person) = person else {
                 anyhow::bail!(
                     "no person `{login}` in the registry; import it first (`vigia ci import`)"
                 );

@@ -2,10 +2,72 @@
 //! Label sets stay bounded: sources come from rule files, outcomes and actions are fixed
 //! words; no ids.
 
+use prometheus::core::Collector;
 use prometheus::{
     Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts,
     Registry, TextEncoder,
 };
+
+/// A family the desk's figures are read from the database into (`sla::metrics`), rather
+/// than counted by this process.
+#[derive(Debug, Clone, Copy)]
+pub struct DbFamily {
+    pub name: &'static str,
+    pub help: &'static str,
+    pub labels: &'static [&'static str],
+}
+
+pub const TICKETS_OPENED: DbFamily = DbFamily {
+    name: "vigia_tickets_opened_total",
+    help: "Tickets registered, by unit, kind and priority (seen from the database since this replica started).",
+    labels: &["unit", "kind", "priority"],
+};
+pub const TICKETS_RESOLVED: DbFamily = DbFamily {
+    name: "vigia_tickets_resolved_total",
+    help: "Tickets resolved (again after a reopen), by unit, kind, priority and tier.",
+    labels: &["unit", "kind", "priority", "tier"],
+};
+pub const TICKETS_BREACHED: DbFamily = DbFamily {
+    name: "vigia_tickets_breached_total",
+    help: "SLA clocks that breached their target, by unit, kind, priority and metric (acknowledge, resolve).",
+    labels: &["unit", "kind", "priority", "metric"],
+};
+pub const TICKETS_OPEN: DbFamily = DbFamily {
+    name: "vigia_tickets_open",
+    help: "Tickets not resolved, closed or canceled, by unit, kind, state, hold reason and tier.",
+    labels: &["unit", "kind", "state", "hold_reason", "tier"],
+};
+pub const TICKETS_BACKLOG_AGE: DbFamily = DbFamily {
+    name: "vigia_tickets_backlog_age",
+    help: "Open tickets by unit and time since registration (lt_1d, 1d_3d, 3d_7d, gt_7d).",
+    labels: &["unit", "age"],
+};
+pub const TICKETS_AT_RISK: DbFamily = DbFamily {
+    name: "vigia_tickets_at_risk",
+    help: "Open tickets with a running SLA clock past a warning threshold and not breached.",
+    labels: &["unit", "kind", "priority"],
+};
+pub const ACKNOWLEDGE_SECONDS: DbFamily = DbFamily {
+    name: "vigia_ticket_acknowledge_seconds",
+    help: "Business seconds from registration to acceptance, of stopped acknowledge clocks.",
+    labels: &["unit", "kind", "priority"],
+};
+pub const RESOLVE_SECONDS: DbFamily = DbFamily {
+    name: "vigia_ticket_resolve_seconds",
+    help: "Business seconds from registration to resolution (pauses excluded), of stopped resolve clocks.",
+    labels: &["unit", "kind", "priority"],
+};
+pub const SLA_COMPLIANCE: DbFamily = DbFamily {
+    name: "vigia_sla_compliance_ratio",
+    help: "Share of resolve clocks stopped in the compliance window that met their target.",
+    labels: &["unit", "kind", "priority"],
+};
+
+/// Upper bounds of the acknowledge and resolve histograms, in business seconds: a
+/// minute to a week.
+pub const TICKET_SECONDS_BUCKETS: [i64; 11] = [
+    60, 300, 900, 1800, 3600, 7200, 14400, 28800, 86400, 259200, 604800,
+];
 
 #[derive(Clone)]
 pub struct Metrics {
@@ -155,6 +217,11 @@ impl Metrics {
             )?,
             registry,
         })
+    }
+
+    /// Adds a collector of figures computed elsewhere (the desk's, from the database).
+    pub fn register(&self, collector: Box<dyn Collector>) -> Result<(), MetricsError> {
+        Ok(self.registry.register(collector)?)
     }
 
     /// The Prometheus text exposition of every metric.

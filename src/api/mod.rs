@@ -58,6 +58,8 @@ pub struct AppState {
     pub desk: crate::desk::Desk,
     /// Writes notifications into the outbox of a ticket change's transaction.
     pub notifier: Arc<Notifier>,
+    /// The desk's figures for `/metrics`, read from the database.
+    pub sla_metrics: crate::sla::metrics::SlaMetrics,
 }
 
 impl AppState {

@@ -74,6 +74,7 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     if let Ok(n) = incidents::count_open(pool).await {
         state.metrics.open_incidents.set(n);
     }
+    state.sla_metrics.refresh_if_stale().await;
     (
         [(
             header::CONTENT_TYPE,

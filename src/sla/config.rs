@@ -25,6 +25,11 @@ pub struct SlaConfig {
     pub unit_calendars: BTreeMap<String, String>,
     /// Seconds between runs of the SLA timers (warnings and breaches).
     pub timer_interval_secs: u64,
+    /// Seconds between two readings of the desk's figures for `/metrics` (a scrape
+    /// reads them too when the last reading is older than 2 s).
+    pub metrics_refresh_secs: u64,
+    /// Days back `vigia_sla_compliance_ratio` looks at resolve clocks stopped.
+    pub compliance_window_days: u64,
 }
 
 /// One target pair. Durations are business time, written `45s`, `30m`, `8h`, `1h 30m`
@@ -72,6 +77,8 @@ impl Default for SlaConfig {
             default_calendar: "ministerio".to_owned(),
             unit_calendars: BTreeMap::new(),
             timer_interval_secs: 15,
+            metrics_refresh_secs: 15,
+            compliance_window_days: 30,
         }
     }
 }

@@ -5,6 +5,7 @@ pub mod calendar;
 pub mod clock;
 pub mod config;
 pub mod engine;
+pub mod metrics;
 pub mod policy;
 
 pub use calendar::Calendar;

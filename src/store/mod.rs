@@ -6,6 +6,7 @@
 pub mod audit;
 pub mod batch;
 pub mod cmdb;
+pub mod desk_metrics;
 pub mod events;
 pub mod groups;
 pub mod incidents;

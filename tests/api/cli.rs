@@ -174,6 +174,45 @@ fn token_create_prints_a_token_once_and_stores_only_its_hash() {
     assert!(text(&bad.stderr).contains("overlord"));
 }
 
+#[test]
+fn tokens_for_people_come_from_the_registry_and_can_be_revoked() {
+    let dir = workdir();
+    let registry = repo_path("tests/fixtures/ministerio.yaml");
+    let registry = registry.to_str().expect("utf-8 path");
+    let out = vigia(dir.path(), &["ci", "import", registry]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = vigia(dir.path(), &["token", "create", "--person", "ana.lopez"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let said = text(&out.stderr);
+    assert!(
+        said.contains("`ana.lopez` (technician, unit DINAFI)"),
+        "{said}"
+    );
+    let id = said
+        .split_whitespace()
+        .nth(1)
+        .expect("the token's id")
+        .to_owned();
+    assert!(id.starts_with("tok_"), "{said}");
+    let out = vigia(dir.path(), &["token", "revoke", &id]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let again = vigia(dir.path(), &["token", "revoke", &id]);
+    assert!(!again.status.success());
+    assert!(text(&again.stderr).contains(&format!("no live token `{id}`")));
+    let nobody = vigia(dir.path(), &["token", "create", "--person", "nadie"]);
+    assert!(!nobody.status.success());
+    assert!(text(&nobody.stderr).contains("no person `nadie`"));
+    let role = vigia(
+        dir.path(),
+        &["token", "create", "--name", "x", "--role", "technician"],
+    );
+    assert!(
+        text(&role.stderr).contains("belong to people"),
+        "{}",
+        text(&role.stderr)
+    );
+}
+
 /// A bare `vigia serve` in a fresh directory creates `vigia.db`, serves, reloads rules on
 /// SIGHUP (keeping the old ones when the new are broken) and exits 0 on SIGTERM.
 #[test]

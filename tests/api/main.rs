@@ -15,5 +15,6 @@ mod operations;
 mod registry;
 mod rules;
 mod sla;
+mod sla_metrics;
 mod smtp_sink;
 mod webhook_sink;
