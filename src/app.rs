@@ -108,6 +108,7 @@ impl App {
             admin_unit: config.cmdb.admin_unit.clone(),
             notifier,
             sla_metrics,
+            reports: crate::report::Reports::new(&config.sla),
         };
         Ok(App {
             listener,
@@ -171,6 +172,8 @@ impl App {
             state.metrics.clone(),
         );
         let mut dispatching = tokio::spawn(dispatcher.supervise(dispatch_stop.clone()));
+        let reports = crate::report::schedule::Scheduler::from_state(&state);
+        let reporting = tokio::spawn(reports.supervise(shutdown.clone()));
         if let Ok(address) = listener.local_addr() {
             info!(%address, "Vigía listening");
         }
@@ -224,6 +227,7 @@ impl App {
         desk_timers.abort();
         sla_timers.abort();
         sla_metrics.abort();
+        reporting.abort();
         // A delivery cut mid-send is sent again after its lease: let the batch in hand
         // finish when it can.
         dispatch_stop.cancel();

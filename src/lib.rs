@@ -16,6 +16,7 @@ pub mod metrics;
 pub mod notify;
 pub mod periodic;
 pub mod pipeline;
+pub mod report;
 pub mod rules;
 pub mod sla;
 pub mod store;

@@ -54,6 +54,11 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Reports: a unit's monthly report.
+    Report {
+        #[command(subcommand)]
+        command: vigia::report::cli::ReportCommand,
+    },
 }
 
 #[derive(Subcommand)]
@@ -165,6 +170,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
         Command::Ci {
             command: CiCommand::Import { file, dry_run },
         } => ci_import(&config, &file, dry_run).await,
+        Command::Report { command } => vigia::report::cli::run(command, &config).await,
     }
 }
 

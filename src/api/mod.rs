@@ -12,6 +12,7 @@ mod noise;
 mod ops;
 mod paging;
 mod people;
+mod reports;
 mod review;
 mod ticket_views;
 mod tickets;
@@ -60,6 +61,8 @@ pub struct AppState {
     pub notifier: Arc<Notifier>,
     /// The desk's figures for `/metrics`, read from the database.
     pub sla_metrics: crate::sla::metrics::SlaMetrics,
+    /// Makes the monthly reports (each unit's calendar and time zone).
+    pub reports: crate::report::Reports,
 }
 
 impl AppState {
@@ -103,6 +106,7 @@ fn routes() -> OpenApiRouter<AppState> {
         .merge(noise::routes())
         .merge(cmdb::routes())
         .merge(ops::routes())
+        .merge(reports::routes())
 }
 
 pub fn openapi() -> utoipa::openapi::OpenApi {

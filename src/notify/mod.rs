@@ -213,6 +213,35 @@ impl Notifier {
         Ok(())
     }
 
+    /// Writes an email about no one ticket (a monthly report) to the outbox, in the
+    /// caller's transaction, due at once. False when email is off: nothing is written.
+    pub async fn enqueue_email(
+        &self,
+        conn: &mut AnyConnection,
+        topic: &str,
+        recipient: &Recipient,
+        subject: &str,
+        body: &str,
+        now_ms: i64,
+    ) -> StoreResult<bool> {
+        if self.mailer.is_none() {
+            return Ok(false);
+        }
+        let mailbox = email::mailbox_text(recipient);
+        let row = NewDelivery {
+            id: &ids::new(ids::NOTIFICATION),
+            channel: email::CHANNEL,
+            topic,
+            ticket_id: None,
+            recipient: &mailbox,
+            // A header must stay on one line.
+            subject: Some(&subject.split_whitespace().collect::<Vec<_>>().join(" ")),
+            body,
+        };
+        outbox::insert(conn, &row, now_ms).await?;
+        Ok(true)
+    }
+
     /// Tells the dispatcher that deliveries are due now; call it after the commit.
     pub fn wake(&self) {
         self.wake.notify_one();

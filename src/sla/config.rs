@@ -30,6 +30,12 @@ pub struct SlaConfig {
     pub metrics_refresh_secs: u64,
     /// Days back `vigia_sla_compliance_ratio` looks at resolve clocks stopped.
     pub compliance_window_days: u64,
+    /// Email each unit head (copy to the administrators) the previous month's report on
+    /// the first business day of its calendar; off, reports are made on demand only.
+    pub reports_enabled: bool,
+    /// Local hour (0–23, the unit's time zone) from which that day's reports go out.
+    #[serde(deserialize_with = "crate::report::deserialize_hour")]
+    pub report_hour: u8,
 }
 
 /// One target pair. Durations are business time, written `45s`, `30m`, `8h`, `1h 30m`
@@ -79,6 +85,8 @@ impl Default for SlaConfig {
             timer_interval_secs: 15,
             metrics_refresh_secs: 15,
             compliance_window_days: 30,
+            reports_enabled: true,
+            report_hour: 8,
         }
     }
 }

@@ -14,6 +14,7 @@ pub mod noise;
 pub mod outbox;
 pub mod people;
 pub mod raw_alerts;
+pub mod reports;
 pub mod sla;
 pub mod sources;
 pub mod tickets;

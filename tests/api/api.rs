@@ -201,6 +201,9 @@ async fn the_openapi_document_lists_exactly_the_served_routes() {
         "POST /api/v1/silences",
         "GET /api/v1/silences/{id}",
         "DELETE /api/v1/silences/{id}",
+        "GET /api/v1/reports/monthly",
+        "GET /api/v1/reports/snapshots",
+        "GET /api/v1/reports/snapshots/{id}",
     ]
     .into_iter()
     .map(String::from)

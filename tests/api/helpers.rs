@@ -92,6 +92,8 @@ pub async fn spawn_app_with_rules(
     config.intake.sweep_interval_secs = 1;
     config.desk.timer_interval_secs = 1;
     config.sla.timer_interval_secs = 1;
+    // Reports go out only in the tests about them.
+    config.sla.reports_enabled = false;
     config.server.listen = "127.0.0.1:0".parse().expect("address");
     let pg_database = match backend {
         Backend::Sqlite => {

@@ -13,6 +13,7 @@ mod noise;
 mod notify;
 mod operations;
 mod registry;
+mod reports;
 mod rules;
 mod sla;
 mod sla_metrics;
