@@ -18,6 +18,7 @@ on_both_stores!(
     a_priority_change_re_selects_the_target_from_the_ticket_creation,
     the_unit_head_reviews_open_stale_and_rescheduled_tickets,
     a_breach_due_while_the_service_was_down_is_told_after_a_restart,
+    with_escalation_on_breach_a_missed_tier_one_ticket_moves_to_tier_two,
 );
 
 fn policy(name: &str, priority: Option<&str>, ack: &str, resolve: &str) -> Policy {
@@ -349,4 +350,27 @@ async fn a_breach_due_while_the_service_was_down_is_told_after_a_restart(backend
     .await;
     let told = mail_to(&sink, "pedro.guzman@mh.gob.sv", "Plazo vencido").await;
     assert!(told.subject().contains(&req), "{}", told.subject());
+}
+
+async fn with_escalation_on_breach_a_missed_tier_one_ticket_moves_to_tier_two(backend: Backend) {
+    let app = spawn_app_with(backend, |c| {
+        targets(c, "1s", "1h");
+        c.sla.escalate_on_breach = true;
+    })
+    .await;
+    let desk = Desk::open(app).await;
+    let t = desk.request("jefe.dinafi", "Reinstalar cliente SAFI").await;
+    assert_eq!(t["tier"], 1);
+    let path = format!("/api/v1/tickets/{}", id(&t));
+    let t = desk.app.eventually(&path, |t| t["tier"] == 2).await;
+    assert_eq!(
+        (t["assignee"].clone(), t["reassignments"].clone()),
+        (json!("rosa.hernandez"), json!(1))
+    );
+    let history = desk.history(&id(&t)).await;
+    let actions: Vec<&str> = history
+        .iter()
+        .filter_map(|r| r["action"].as_str())
+        .collect();
+    assert!(actions.contains(&"escalated_on_breach"), "{actions:?}");
 }
