@@ -150,7 +150,7 @@ impl Desk {
                 json!({ "confirmed": true })
             }
             Action::Reopen => self.reopen(body, change)?,
-            Action::Cancel => self.cancel(conn, caller, body, change).await?,
+            Action::Cancel => self.cancel(conn, caller, body, change, &mut extra).await?,
             Action::Assign => self.assign_to(conn, caller, body, change).await?,
             Action::SetRequester => {
                 let login = need(&body.requester, "requester")?;
@@ -276,11 +276,19 @@ impl Desk {
     ) -> DeskResult<serde_json::Value> {
         let problem_id = match (&body.problem_id, &body.summary) {
             (Some(id), None) => {
-                let row = tickets::get(conn, id).await?.ok_or_else(|| not_found(id))?;
-                let problem = row.ticket()?;
-                if problem.kind != Kind::Problem || !problem.state.is_open() {
-                    return Err(DeskError::Invalid(format!("`{id}` is not an open problem")));
-                }
+                // Locked, so a resolution of the problem cannot pass this link unseen.
+                let problem = match tickets::lock(conn, id).await? {
+                    Some(row) => Some(row.ticket()?),
+                    None => None,
+                };
+                let open_here = problem.filter(|p| {
+                    p.kind == Kind::Problem && p.state.is_open() && p.unit == change.ticket.unit
+                });
+                let Some(problem) = open_here else {
+                    return Err(DeskError::Invalid(format!(
+                        "`{id}` is not an open problem of the ticket's unit"
+                    )));
+                };
                 problem.id
             }
             (None, Some(summary)) => {
@@ -356,6 +364,10 @@ impl Desk {
                     .await?
                     .ok_or_else(|| not_found(&id))?;
                 let mut linked = change.derived(row.ticket()?);
+                // Changed since it was listed (e.g. canceled meanwhile): leave it be.
+                if linked.ticket.hold_reason != Some(HoldReason::AwaitingProblem) {
+                    continue;
+                }
                 let from = Some(linked.ticket.state_label());
                 linked.resume();
                 settle(&mut linked, &solution, code);
@@ -395,6 +407,7 @@ impl Desk {
         caller: &Caller,
         body: &MoveBody,
         change: &mut Change,
+        extra: &mut Extra,
     ) -> DeskResult<serde_json::Value> {
         let text = MoveBody::required(&body.reason, "reason", "cancel")?;
         let reason = CancelReason::parse(text).ok_or_else(|| {
@@ -423,12 +436,42 @@ impl Desk {
             }
             change.ticket.duplicate_of = Some(other.to_owned());
         }
+        if change.ticket.kind == Kind::Problem {
+            self.release_linked(conn, change, extra).await?;
+        }
         let t = &mut change.ticket;
         t.state = State::Canceled;
         t.hold_reason = None;
         t.closed_at = Some(change.now);
         t.cancel_reason = Some(reason.as_str().to_owned());
         Ok(json!({ "reason": reason, "duplicate_of": t.duplicate_of }))
+    }
+
+    /// A problem canceled: the tickets waiting on it go back to their assignees.
+    async fn release_linked(
+        &self,
+        conn: &mut AnyConnection,
+        change: &Change,
+        extra: &mut Extra,
+    ) -> DeskResult<()> {
+        for id in tickets::awaiting_problem(conn, &change.ticket.id).await? {
+            let row = tickets::lock(conn, &id)
+                .await?
+                .ok_or_else(|| not_found(&id))?;
+            let mut linked = change.derived(row.ticket()?);
+            if linked.ticket.hold_reason != Some(HoldReason::AwaitingProblem) {
+                continue;
+            }
+            let from = Some(linked.ticket.state_label());
+            linked.ticket.problem_id = None;
+            linked.resume();
+            let assignee = linked.ticket.assignee.clone();
+            linked.notify(Topic::Assigned, assignee.as_deref(), None);
+            let detail = json!({ "problem_id": change.ticket.id, "problem": "canceled" });
+            linked.record("released_from_problem", from, None, detail);
+            extra.push(linked);
+        }
+        Ok(())
     }
 
     async fn assign_to(

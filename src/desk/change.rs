@@ -126,10 +126,15 @@ impl Change {
         self.ticket.held_at = Some(self.now);
     }
 
-    /// Back to work from a hold (the SLA clocks resume with it).
+    /// Back from a hold (the SLA clocks resume with it): to work, or, for a ticket
+    /// nobody accepted yet, to its assignee's acceptance.
     pub fn resume(&mut self) {
         let t = &mut self.ticket;
-        t.state = State::InProgress;
+        t.state = if t.acked_at.is_some() {
+            State::InProgress
+        } else {
+            State::Assigned
+        };
         t.hold_reason = None;
         t.held_at = None;
         t.resume_at = None;
@@ -146,6 +151,9 @@ impl Change {
         t.tier = tier;
         t.central_desk = false;
         t.state = State::Assigned;
+        t.hold_reason = None;
+        t.held_at = None;
+        t.resume_at = None;
         self.notify(Topic::Assigned, Some(login), None);
     }
 }

@@ -84,11 +84,14 @@ impl Action {
             Escalate | FormGroup | Assign => matches!(state, New | Assigned | InProgress),
             RequestApproval | GiveUp | RequestProblem => state == InProgress,
             RaiseProblem => matches!(state, Assigned | InProgress),
-            Approve | Reject => hold == Some(HoldReason::AwaitingApproval),
-            Resume => matches!(
-                hold,
-                Some(HoldReason::Rescheduled | HoldReason::AwaitingVendor)
-            ),
+            Approve | Reject => state == OnHold && hold == Some(HoldReason::AwaitingApproval),
+            Resume => {
+                state == OnHold
+                    && matches!(
+                        hold,
+                        Some(HoldReason::Rescheduled | HoldReason::AwaitingVendor)
+                    )
+            }
             Comment => !matches!(state, Closed | Canceled),
             Confirm | Reopen => state == Resolved,
             Cancel | SetRequester => state.is_open(),

@@ -42,9 +42,11 @@ impl Desk {
                 DeskError::Invalid("`urgency` must be one of low, medium, high".into())
             })?,
         };
+        // Read before the write transaction: it holds its connection, and the registry
+        // may need another.
+        let registry = self.live.fresh_registry(&self.store).await?;
         let mut tx = self.store.begin_write().await?;
         let (requester, channel) = self.requester_and_channel(&mut tx, caller, r).await?;
-        let registry = self.live.fresh_registry(&self.store).await?;
         let node = match &r.ci {
             Some(ci) => Some(registry.find(ci).ok_or_else(|| {
                 DeskError::Invalid(format!("`ci`: no CI `{ci}` in the registry"))
@@ -156,12 +158,18 @@ impl Desk {
         summary: &str,
         description: Option<&str>,
     ) -> DeskResult<Change> {
+        let summary = summary.trim();
+        if summary.is_empty() || summary.chars().count() > MAX_SUMMARY {
+            return Err(DeskError::Invalid(format!(
+                "`summary` must have 1 to {MAX_SUMMARY} characters"
+            )));
+        }
         let id = Desk::new_id(Kind::Problem);
         let now = now();
         let new = NewTicket {
             id: id.clone(),
             kind: Kind::Problem,
-            summary: summary.trim().to_owned(),
+            summary: summary.to_owned(),
             description: description.map(str::to_owned),
             category: None,
             channel: Channel::Note.as_str().to_owned(),
@@ -228,7 +236,13 @@ pub(super) async fn create_group(
         }
         members.push(login.clone());
     }
-    for m in &spec.new_members {
+    for (i, m) in spec.new_members.iter().enumerate() {
+        if spec.new_members[..i].iter().any(|o| o.login == m.login) {
+            return Err(DeskError::Invalid(format!(
+                "`group.new_members`: `{}` is listed twice",
+                m.login
+            )));
+        }
         if m.login.trim().is_empty() || !m.email.contains('@') {
             return Err(DeskError::Invalid(
                 "`group.new_members`: each needs a login and an email address".into(),

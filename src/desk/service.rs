@@ -30,7 +30,7 @@ pub struct Desk {
     pub(super) admin_unit: String,
 }
 
-/// New incidents assigned per transaction.
+/// New incidents assigned per transaction on SQLite (one writer: no lock order to keep).
 const ASSIGN_CHUNK: usize = 50;
 /// Pages of new incidents assigned per timer tick, at most: an alert storm's backlog
 /// drains quickly without starving the other timers.
@@ -251,7 +251,13 @@ impl Desk {
         let mut done = 0;
         // A storm of new incidents is assigned many to a transaction (one commit each
         // chunk), so the desk does not take the write lock once per incident.
-        for chunk in ids.chunks(ASSIGN_CHUNK) {
+        // On PostgreSQL one to a transaction: a transaction holding the audit chain's head
+        // must not then wait for another ticket the intake writer may hold.
+        let chunk = match self.store.backend() {
+            crate::store::Backend::Sqlite => ASSIGN_CHUNK,
+            crate::store::Backend::Postgres => 1,
+        };
+        for chunk in ids.chunks(chunk) {
             let mut tx = self.store.begin_write().await?;
             for id in chunk {
                 let Some(row) = tickets::lock(&mut tx, id).await? else {

@@ -1,7 +1,8 @@
 //! The SLA timers: warn the assignee as a target nears, tell the unit head and flag the
 //! ticket when one is missed (optionally moving it up a tier), and bring clocks in step
-//! with tickets monitoring changed. Clocks due are claimed in the checking transaction
-//! (`FOR UPDATE SKIP LOCKED` on PostgreSQL), so with several replicas each fires once.
+//! with tickets monitoring changed. Each ticket due is claimed by locking its row in the
+//! checking transaction (`FOR UPDATE SKIP LOCKED` on PostgreSQL), so with several
+//! replicas each fires once.
 
 use serde_json::json;
 use sqlx::AnyConnection;
@@ -15,34 +16,31 @@ use crate::sla::engine::{definition, recompute};
 use crate::sla::policy::Subject;
 use crate::store::{sla, tickets};
 
-/// Clocks checked per transaction.
-const CHECK_PAGE: i64 = 100;
+/// Tickets checked per pass, at most.
+const CHECK_PAGE: i64 = 500;
 
 impl Desk {
-    /// One pass of the SLA timers.
+    /// One pass of the SLA timers: each ticket due in its own transaction, so no pass
+    /// holds the audit chain's head while it waits for another ticket.
     pub async fn check_sla(&self) -> DeskResult<()> {
         self.reconcile_clocks().await?;
-        loop {
+        for _ in 0..CHECK_PAGE {
             let now = now();
             let mut tx = self.store.begin_write().await?;
-            let ids = sla::claim_due(&mut tx, self.store.backend(), now, CHECK_PAGE).await?;
-            for id in &ids {
-                self.check_ticket(&mut tx, id, now).await?;
-            }
-            tx.commit().await?;
-            if !ids.is_empty() {
-                self.notifier.wake();
-            }
-            if i64::try_from(ids.len()).unwrap_or(0) < CHECK_PAGE {
+            let Some(id) = sla::claim_next(&mut tx, self.store.backend(), now).await? else {
                 return Ok(());
-            }
+            };
+            self.check_ticket(&mut tx, &id, now).await?;
+            tx.commit().await?;
+            self.notifier.wake();
         }
+        Ok(())
     }
 
     async fn reconcile_clocks(&self) -> DeskResult<()> {
         let ids = {
             let mut conn = self.store.pool().acquire().await?;
-            sla::drifted(&mut conn, CHECK_PAGE).await?
+            sla::drifted(&mut conn, 100).await?
         };
         for id in ids {
             let mut tx = self.store.begin_write().await?;

@@ -76,8 +76,11 @@ pub async fn sync(
         }
         // Monitoring resolves and merges tickets without the desk: their clocks stop when
         // the timers reconcile them, at the time the ticket ended.
-        let ended = after.resolved_at.or(after.closed_at).unwrap_or(now);
-        if !after.state.is_open() && row.is_some_and(|r| r.stopped_at.is_none()) {
+        // (Also when a reopen comes before the timers did: the time resolved must not count.)
+        let ended_by = if after.state.is_open() { before } else { after };
+        let unstopped = row.is_some_and(|r| r.stopped_at.is_none());
+        if !ended_by.state.is_open() && unstopped {
+            let ended = ended_by.resolved_at.or(ended_by.closed_at).unwrap_or(now);
             let stop = Event {
                 at: ended.min(now),
                 kind: EventKind::Stop,

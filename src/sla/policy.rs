@@ -58,6 +58,10 @@ impl Policies {
         if config.warn_at.iter().any(|w| !(*w > 0.0 && *w < 1.0)) {
             return Err("`sla.warn_at`: each threshold must be between 0 and 1".into());
         }
+        let mut config = config.clone();
+        // Warnings are given in order; the timers count how many were given.
+        config.warn_at.sort_by(f64::total_cmp);
+        config.warn_at.dedup();
         Ok(Policies {
             config: config.clone(),
             pause_on: config.pause_on.clone(),
@@ -81,7 +85,12 @@ impl Policies {
             .filter(|p| matches(p, &s))
             // `max_by_key` keeps the last of equals; reverse so the first one wins.
             .rev()
-            .max_by_key(|p| 2 * u8::from(p.unit.is_some()) + u8::from(p.ci_type.is_some()))?;
+            .max_by_key(|p| {
+                8 * u8::from(p.unit.is_some())
+                    + 4 * u8::from(p.ci_type.is_some())
+                    + 2 * u8::from(p.kind.is_some())
+                    + u8::from(p.priority.is_some())
+            })?;
         let target = match metric {
             Metric::Acknowledge => &policy.acknowledge,
             Metric::Resolve => &policy.resolve,

@@ -119,30 +119,26 @@ pub async fn add_event(
     Ok(())
 }
 
-/// Tickets with a clock the timers must look at now, claimed for this transaction: on
-/// PostgreSQL other replicas skip the rows this one holds, so each check happens once.
-pub async fn claim_due(
+/// The next ticket with a clock the timers must look at now, locked for this
+/// transaction. The ticket row is locked (before its clocks, in the order every desk
+/// change takes), and on PostgreSQL other replicas skip it while this one holds it, so
+/// each check happens once.
+pub async fn claim_next(
     conn: &mut AnyConnection,
     backend: Backend,
     now: i64,
-    limit: i64,
-) -> StoreResult<Vec<String>> {
+) -> StoreResult<Option<String>> {
     let lock = match backend {
         Backend::Postgres => " FOR UPDATE SKIP LOCKED",
         Backend::Sqlite => "",
     };
     let sql = format!(
-        "SELECT ticket_id FROM sla_clocks WHERE next_check_at <= $1 \
-         ORDER BY next_check_at LIMIT $2{lock}"
+        "SELECT i.id FROM incidents i WHERE i.id IN \
+           (SELECT ticket_id FROM sla_clocks WHERE next_check_at <= $1) \
+         ORDER BY i.id LIMIT 1{lock}"
     );
-    let rows: Vec<(String,)> = sqlx::query_as(&sql)
-        .bind(now)
-        .bind(limit)
-        .fetch_all(conn)
-        .await?;
-    let mut ids: Vec<String> = rows.into_iter().map(|(id,)| id).collect();
-    ids.dedup();
-    Ok(ids)
+    let row: Option<(String,)> = sqlx::query_as(&sql).bind(now).fetch_optional(conn).await?;
+    Ok(row.map(|(id,)| id))
 }
 
 /// Tickets whose running clocks no longer match them: their kind or priority changed
@@ -150,9 +146,9 @@ pub async fn claim_due(
 pub async fn drifted(conn: &mut AnyConnection, limit: i64) -> StoreResult<Vec<String>> {
     let rows: Vec<(String,)> = sqlx::query_as(
         "SELECT DISTINCT c.ticket_id FROM sla_clocks c JOIN incidents i ON i.id = c.ticket_id \
-         WHERE c.stopped_at IS NULL AND (i.kind <> c.kind OR COALESCE(i.priority, '') <> c.priority \
+         WHERE c.stopped_at IS NULL AND (i.kind <> c.kind OR COALESCE(i.priority, 'P3') <> c.priority \
            OR i.status IN ('resolved', 'closed', 'canceled')) \
-         LIMIT $1",
+         ORDER BY c.ticket_id LIMIT $1",
     )
     .bind(limit)
     .fetch_all(conn)
