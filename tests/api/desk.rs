@@ -26,6 +26,8 @@ on_both_stores!(
     a_revoked_token_is_refused,
     resolving_a_problem_resolves_every_ticket_linked_to_it,
     the_audit_chain_verifies_and_shows_where_it_was_altered_or_cut,
+    a_ticket_rescheduled_before_acceptance_comes_back_to_be_accepted,
+    canceling_a_problem_sends_its_tickets_back_to_work,
 );
 
 /// People of the fixture, with a token each.
@@ -1026,4 +1028,52 @@ async fn resolving_a_problem_resolves_every_ticket_linked_to_it(backend: Backend
             told.body()
         );
     }
+}
+
+async fn a_ticket_rescheduled_before_acceptance_comes_back_to_be_accepted(backend: Backend) {
+    let desk = Desk::open(spawn_app(backend).await).await;
+    let req = id(&desk.request("usuario.dgt", "Cambio de equipo").await);
+    let resume_at = jiff::Timestamp::now() + jiff::SignedDuration::from_secs(1);
+    let body = json!({ "resume_at": resume_at.to_string(), "reason": "Equipo en camino" });
+    desk.ok("lucia.mendez", &req, "reschedule", body).await;
+    let path = format!("/api/v1/tickets/{req}");
+    desk.app
+        .eventually(&path, |t| t["state"] == "assigned")
+        .await;
+    let t = desk.ok("lucia.mendez", &req, "accept", json!({})).await;
+    assert_eq!(t["state"], "in_progress");
+    assert_eq!(t["acknowledged_by"], "lucia.mendez");
+}
+
+async fn canceling_a_problem_sends_its_tickets_back_to_work(backend: Backend) {
+    let desk = Desk::open(spawn_app(backend).await).await;
+    let req = id(&desk.request("usuario.dgt", "Pagos lentos").await);
+    desk.ok("lucia.mendez", &req, "accept", json!({})).await;
+    let raised = json!({ "summary": "Lentitud del enlace" });
+    let t = desk.ok("jefe.dgt", &req, "raise_problem", raised).await;
+    let prb = t["problem_id"].as_str().expect("problem").to_owned();
+    // Another unit's head cannot link its tickets to this problem.
+    let dga = id(&desk.request("usuario.dga", "Aduana lenta").await);
+    desk.ok("sofia.castro", &dga, "accept", json!({})).await;
+    let (status, _) = desk
+        .act(
+            "jefe.dga",
+            &dga,
+            "raise_problem",
+            json!({ "problem_id": prb }),
+        )
+        .await;
+    assert_eq!(status, 422);
+
+    desk.ok("jefe.dgt", &prb, "cancel", json!({ "reason": "invalid" }))
+        .await;
+    let (_, t) = desk
+        .get("lucia.mendez", &format!("/api/v1/tickets/{req}"))
+        .await;
+    assert_eq!(
+        (t["state"].clone(), t["problem_id"].clone()),
+        (json!("in_progress"), Value::Null)
+    );
+    let history = desk.history(&req).await;
+    assert_eq!(actions(&history).last(), Some(&"released_from_problem"));
 }
