@@ -359,15 +359,7 @@ impl Desk {
         }
         settle(change, &solution, code);
         if change.ticket.kind == Kind::Problem {
-            for id in tickets::awaiting_problem(conn, &change.ticket.id).await? {
-                let row = tickets::lock(conn, &id)
-                    .await?
-                    .ok_or_else(|| not_found(&id))?;
-                let mut linked = change.derived(row.ticket()?);
-                // Changed since it was listed (e.g. canceled meanwhile): leave it be.
-                if linked.ticket.hold_reason != Some(HoldReason::AwaitingProblem) {
-                    continue;
-                }
+            for mut linked in self.waiting_on(conn, change).await? {
                 let from = Some(linked.ticket.state_label());
                 linked.resume();
                 settle(&mut linked, &solution, code);
@@ -447,6 +439,26 @@ impl Desk {
         Ok(json!({ "reason": reason, "duplicate_of": t.duplicate_of }))
     }
 
+    /// The tickets still waiting on the problem `change` is about, locked, each as a
+    /// change of its own. One listed but changed since (e.g. canceled) is left out.
+    async fn waiting_on(
+        &self,
+        conn: &mut AnyConnection,
+        change: &Change,
+    ) -> DeskResult<Vec<Change>> {
+        let mut out = Vec::new();
+        for id in tickets::awaiting_problem(conn, &change.ticket.id).await? {
+            let row = tickets::lock(conn, &id)
+                .await?
+                .ok_or_else(|| not_found(&id))?;
+            let linked = change.derived(row.ticket()?);
+            if linked.ticket.hold_reason == Some(HoldReason::AwaitingProblem) {
+                out.push(linked);
+            }
+        }
+        Ok(out)
+    }
+
     /// A problem canceled: the tickets waiting on it go back to their assignees.
     async fn release_linked(
         &self,
@@ -454,14 +466,7 @@ impl Desk {
         change: &Change,
         extra: &mut Extra,
     ) -> DeskResult<()> {
-        for id in tickets::awaiting_problem(conn, &change.ticket.id).await? {
-            let row = tickets::lock(conn, &id)
-                .await?
-                .ok_or_else(|| not_found(&id))?;
-            let mut linked = change.derived(row.ticket()?);
-            if linked.ticket.hold_reason != Some(HoldReason::AwaitingProblem) {
-                continue;
-            }
+        for mut linked in self.waiting_on(conn, change).await? {
             let from = Some(linked.ticket.state_label());
             linked.ticket.problem_id = None;
             linked.resume();
