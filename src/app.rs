@@ -98,6 +98,9 @@ impl App {
         );
         let state = AppState {
             desk,
+            limits: Arc::new(crate::ingest::limits::Limits::new(
+                &config.intake.rate_limit,
+            )),
             tokens: Arc::new(TokenVerifier::new(store.clone(), TOKEN_CACHE_TTL)),
             store,
             rules: Arc::new(RwLock::new(Arc::new(rules))),

@@ -86,6 +86,8 @@ pub struct IntakeConfig {
     /// Seconds between sweeps for events past their timeout or lease, and for held
     /// events to evaluate again when a maintenance window or silence ends.
     pub sweep_interval_secs: u64,
+    /// Requests per second per source, per token and in all (429 over them).
+    pub rate_limit: crate::ingest::limits::RateLimitConfig,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -136,6 +138,7 @@ impl Default for IntakeConfig {
             max_batch_alerts: 2000,
             queue_depth: 2000,
             sweep_interval_secs: 15,
+            rate_limit: Default::default(),
         }
     }
 }
@@ -339,6 +342,7 @@ mod tests {
             );
             assert_eq!(config.notify, defaults.notify);
             assert_eq!(config.desk, defaults.desk);
+            assert_eq!(config.intake.rate_limit, defaults.intake.rate_limit);
             assert_eq!(config.sla, defaults.sla);
             Ok(())
         });

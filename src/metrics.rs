@@ -76,6 +76,9 @@ pub struct Metrics {
     pub alerts_received: IntCounterVec,
     /// Payloads refused, by source and reason (malformed, unknown_source, no_rule, …).
     pub payloads_rejected: IntCounterVec,
+    /// Ingest requests refused by a rate limit, by source and limit (source, token,
+    /// global).
+    pub ingest_limited: IntCounterVec,
     /// Event changes by source and action (opened, updated, resolved).
     pub events: IntCounterVec,
     /// Incident changes by source and action (opened, updated, alerts_cleared, resolved).
@@ -179,6 +182,11 @@ impl Metrics {
                 "vigia_payloads_rejected_total",
                 "Ingest payloads refused, by source and reason.",
                 &["source", "reason"],
+            )?,
+            ingest_limited: counter(
+                "vigia_ingest_limited_total",
+                "Ingest requests refused by a rate limit, by source and limit (source, token, global).",
+                &["source", "limit"],
             )?,
             events: counter(
                 "vigia_events_total",

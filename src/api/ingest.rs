@@ -48,6 +48,7 @@ pub struct IngestResponse {
         (status = 413, body = Problem, content_type = "application/problem+json"),
         (status = 415, body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "No rule can read the payload", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Over a rate limit; nothing stored; see Retry-After", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "Not stored; retry", body = Problem, content_type = "application/problem+json"),
     ))]
 async fn ingest(
@@ -58,6 +59,28 @@ async fn ingest(
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<(StatusCode, Json<IngestResponse>)> {
     let rules = state.rules();
+    // Only known sources name a label: the set of label values stays bounded.
+    let label = if rules.get(&source).is_some() {
+        source.as_str()
+    } else {
+        "unknown"
+    };
+    if let Err(limited) = state.limits.check(label, &who.token_id) {
+        state
+            .metrics
+            .ingest_limited
+            .with_label_values(&[label, limited.scope.as_str()])
+            .inc();
+        // Whole seconds, rounded up: a client that waits that long passes.
+        let retry_after_secs = limited.retry_after.as_millis().div_ceil(1000).max(1);
+        return Err(ApiError::TooManyRequests {
+            detail: format!(
+                "over the {} rate limit for source `{source}`; nothing of this request was stored, retry after {retry_after_secs} s",
+                limited.scope.as_str()
+            ),
+            retry_after_secs: u64::try_from(retry_after_secs).unwrap_or(u64::MAX),
+        });
+    }
     let request = Request {
         received_at: jiff::Timestamp::now(),
         sender: who.name,
@@ -67,12 +90,6 @@ async fn ingest(
     match accept(&state, &rules, &source, request).await {
         Ok(response) => Ok((StatusCode::OK, Json(response))),
         Err(e) => {
-            // Only known sources name a label: the set of label values stays bounded.
-            let label = if rules.get(&source).is_some() {
-                source.as_str()
-            } else {
-                "unknown"
-            };
             let reason = rejection_reason(&e);
             state
                 .metrics

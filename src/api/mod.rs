@@ -57,6 +57,8 @@ pub struct AppState {
     pub admin_unit: String,
     /// The service-desk procedure.
     pub desk: crate::desk::Desk,
+    /// Ingest rate limits.
+    pub limits: Arc<crate::ingest::limits::Limits>,
     /// Writes notifications into the outbox of a ticket change's transaction.
     pub notifier: Arc<Notifier>,
     /// The desk's figures for `/metrics`, read from the database.

@@ -5,6 +5,7 @@
 //! holds them has committed. Concurrent submissions share transactions (group commit).
 
 mod commit;
+pub mod limits;
 pub mod plan;
 pub mod sweep;
 mod write;

@@ -7,6 +7,7 @@ use crate::helpers::{fixture, spawn_app, spawn_app_with, Backend};
 use crate::on_both_stores;
 
 on_both_stores!(
+    a_source_over_its_rate_limit_gets_429_with_retry_after_and_keeps_what_was_accepted,
     malformed_json_is_a_400_with_the_parsers_position,
     a_wrong_content_type_is_a_415,
     an_unknown_source_is_a_404,
@@ -306,4 +307,46 @@ async fn bad_listing_parameters_are_400(backend: Backend) {
             .await;
         problem(resp, 400, "bad_request").await;
     }
+}
+
+async fn a_source_over_its_rate_limit_gets_429_with_retry_after_and_keeps_what_was_accepted(
+    backend: Backend,
+) {
+    let app = spawn_app_with(backend, |c| {
+        c.intake.rate_limit.sources.insert("alertmanager".into(), 2);
+    })
+    .await;
+    let body = fixture("alertmanager/instance-down-firing.json");
+    let mut statuses = Vec::new();
+    let mut limited = None;
+    for _ in 0..3 {
+        let resp = app.post_alerts("alertmanager", &body).await;
+        statuses.push(resp.status().as_u16());
+        if resp.status() == 429 {
+            limited = Some(resp);
+        }
+    }
+    assert_eq!(statuses, [200, 200, 429]);
+    let resp = limited.expect("a refused request");
+    let wait: u64 = resp.headers()["retry-after"]
+        .to_str()
+        .expect("ascii")
+        .parse()
+        .expect("seconds");
+    assert!((1..=2).contains(&wait), "{wait}");
+    let problem: Value = resp.json().await.expect("problem");
+    assert_eq!(problem["code"], "rate_limited");
+    assert_eq!(problem["status"], 429);
+    assert!(problem["detail"]
+        .as_str()
+        .expect("detail")
+        .contains("nothing of this request was stored"));
+    // The two accepted copies of the alert are one event seen twice.
+    let events = app.events("?source=alertmanager").await;
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0]["count"], 2);
+    let series = "vigia_ingest_limited_total{limit=\"source\",source=\"alertmanager\"}";
+    assert_eq!(app.metric(series).await, Some(1.0));
+    tokio::time::sleep(std::time::Duration::from_secs(wait)).await;
+    assert_eq!(app.post_alerts("alertmanager", &body).await.status(), 200);
 }
