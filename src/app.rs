@@ -65,6 +65,14 @@ impl App {
         let store = Store::connect(&config.database.url, config.database.max_connections).await?;
         store.migrate().await?;
         let rules = RuleSet::load(&config.rules.dir)?;
+        for integration in &config.intake.pagerduty.integrations {
+            if rules.get(&integration.source).is_none() {
+                return Err(AppError::Config(format!(
+                    "PagerDuty integration `{}` is read by source `{}`, but there is no rules/{}.yaml",
+                    integration.name, integration.source, integration.source
+                )));
+            }
+        }
         register_sources(&store, &rules).await?;
         let metrics = Arc::new(Metrics::new()?);
         // The first reading is the baseline the desk's counters grow from.
@@ -102,6 +110,8 @@ impl App {
                 &config.intake.rate_limit,
             )),
             tokens: Arc::new(TokenVerifier::new(store.clone(), TOKEN_CACHE_TTL)),
+            sources: Arc::new(config.intake.sources.clone()),
+            pagerduty: Arc::new(config.intake.pagerduty.clone()),
             store,
             rules: Arc::new(RwLock::new(Arc::new(rules))),
             intake,

@@ -88,6 +88,10 @@ pub struct IntakeConfig {
     pub sweep_interval_secs: u64,
     /// Requests per second per source, per token and in all (429 over them).
     pub rate_limit: crate::ingest::limits::RateLimitConfig,
+    /// Source name → its credentials (bearer tokens by default, or an HMAC signature).
+    pub sources: std::collections::BTreeMap<String, crate::ingest::credentials::SourceAuth>,
+    /// PagerDuty Events API v2 integrations: routing keys, their source and unit.
+    pub pagerduty: crate::ingest::pagerduty::PagerDutyConfig,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -139,6 +143,8 @@ impl Default for IntakeConfig {
             queue_depth: 2000,
             sweep_interval_secs: 15,
             rate_limit: Default::default(),
+            sources: Default::default(),
+            pagerduty: Default::default(),
         }
     }
 }
@@ -218,6 +224,11 @@ impl Config {
         if self.intake.sweep_interval_secs == 0 {
             return invalid("intake.sweep_interval_secs", "must be at least 1");
         }
+        crate::ingest::credentials::validate(&self.intake.sources).map_err(ConfigError::Invalid)?;
+        self.intake
+            .pagerduty
+            .validate()
+            .map_err(ConfigError::Invalid)?;
         if self.sla.metrics_refresh_secs == 0 {
             return invalid("sla.metrics_refresh_secs", "must be at least 1");
         }

@@ -212,6 +212,10 @@ pub struct Signal {
     #[schema(value_type = Option<String>, format = DateTime)]
     pub ends_at: Option<Timestamp>,
     pub incident: IncidentPolicy,
+    /// The unit the sender says owns the alert when no CI of the registry does (a
+    /// PagerDuty integration's unit); a bound CI's unit always wins.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unit: Option<String>,
 }
 
 /// What happened to one alert at intake.

@@ -79,6 +79,8 @@ pub struct Metrics {
     /// Ingest requests refused by a rate limit, by source and limit (source, token,
     /// global).
     pub ingest_limited: IntCounterVec,
+    /// Ingest requests refused for their credentials (401), by source and reason.
+    pub ingest_unauthorized: IntCounterVec,
     /// Event changes by source and action (opened, updated, resolved).
     pub events: IntCounterVec,
     /// Incident changes by source and action (opened, updated, alerts_cleared, resolved).
@@ -187,6 +189,11 @@ impl Metrics {
                 "vigia_ingest_limited_total",
                 "Ingest requests refused by a rate limit, by source and limit (source, token, global).",
                 &["source", "limit"],
+            )?,
+            ingest_unauthorized: counter(
+                "vigia_ingest_unauthorized_total",
+                "Ingest requests refused for their credentials (401), by source and reason.",
+                &["source", "reason"],
             )?,
             events: counter(
                 "vigia_events_total",

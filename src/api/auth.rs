@@ -1,14 +1,21 @@
-//! Bearer-token extractors: `Monitor` for ingest endpoints, `Person` for the rest.
+//! Bearer-token extractors: `Person` and its kinds for the API, and each ingest source's
+//! own credentials (a token, or an HMAC signature of the body) for the ingest endpoints.
 
 use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
+use axum::http::HeaderMap;
 
 use super::{ApiError, AppState};
-use crate::auth::{Principal, VerifyError};
+use crate::auth::{Principal, Role, VerifyError};
+use crate::ingest::credentials::{self, AuthKind};
 
 async fn principal(parts: &Parts, state: &AppState) -> Result<Principal, ApiError> {
-    let header = parts.headers.get(AUTHORIZATION).ok_or_else(|| {
+    bearer(&parts.headers, state).await
+}
+
+async fn bearer(headers: &HeaderMap, state: &AppState) -> Result<Principal, ApiError> {
+    let header = headers.get(AUTHORIZATION).ok_or_else(|| {
         ApiError::Unauthorized("an `Authorization: Bearer <token>` header is required".to_owned())
     })?;
     let token = header
@@ -28,27 +35,95 @@ async fn principal(parts: &Parts, state: &AppState) -> Result<Principal, ApiErro
     })
 }
 
-/// A caller allowed to send alerts (role `monitor`, or `admin`).
-pub struct Monitor(pub Principal);
+/// Who sent to an ingest endpoint: the token's name (or `hmac:<source>` for a signed
+/// request) and the key its rate limit is counted under.
+pub struct Sender {
+    pub name: String,
+    pub limit_key: String,
+}
+
+/// Checks a request to a source against that source's credentials. Refusals for
+/// credentials are 401s counted by source and reason; a token without the right role is
+/// a 403. `label` is the source's metric label (`unknown` for unknown sources, which
+/// take bearer tokens so that their existence is not told to strangers).
+pub async fn ingest_sender(
+    state: &AppState,
+    source: &str,
+    label: &str,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Sender, ApiError> {
+    let refuse = |reason: &str, e: ApiError| {
+        state
+            .metrics
+            .ingest_unauthorized
+            .with_label_values(&[label, reason])
+            .inc();
+        e
+    };
+    let auth = state.sources.get(source).cloned().unwrap_or_default();
+    if auth.auth == AuthKind::Hmac {
+        let header = |name: &str| {
+            headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        let now = jiff::Timestamp::now().as_second();
+        credentials::verify_signature(&auth, header, body, now).map_err(|e| {
+            refuse(
+                e.reason(),
+                ApiError::Unauthorized(format!("source `{source}` signs its requests: {e}")),
+            )
+        })?;
+        let name = format!("hmac:{source}");
+        return Ok(Sender {
+            limit_key: name.clone(),
+            name,
+        });
+    }
+    let who = bearer(headers, state).await.map_err(|e| {
+        let reason = if headers.contains_key(AUTHORIZATION) {
+            "invalid_token"
+        } else {
+            "missing_token"
+        };
+        match e {
+            ApiError::Unauthorized(_) => refuse(reason, e),
+            other => other,
+        }
+    })?;
+    let who = may_send(who)?;
+    // The admin may test any source by hand.
+    if !auth.tokens.is_empty() && who.role != Role::Admin && !auth.tokens.contains(&who.name) {
+        return Err(refuse(
+            "wrong_token",
+            ApiError::Unauthorized(format!(
+                "token `{}` is not one of source `{source}`'s credentials",
+                who.name
+            )),
+        ));
+    }
+    Ok(Sender {
+        name: who.name,
+        limit_key: who.token_id,
+    })
+}
 
 /// A person (any role but `monitor`).
 pub struct Person(pub Principal);
 
-impl FromRequestParts<AppState> for Monitor {
-    type Rejection = ApiError;
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let p = principal(parts, state).await?;
-        if p.role.may_ingest() {
-            Ok(Monitor(p))
-        } else {
-            Err(ApiError::forbidden(
-                "alerts.send",
-                format!(
-                    "sending alerts needs the `monitor` role; this token has `{}`",
-                    p.role
-                ),
-            ))
-        }
+fn may_send(p: Principal) -> Result<Principal, ApiError> {
+    if p.role.may_ingest() {
+        Ok(p)
+    } else {
+        Err(ApiError::forbidden(
+            "alerts.send",
+            format!(
+                "sending alerts needs the `monitor` role; this token has `{}`",
+                p.role
+            ),
+        ))
     }
 }
 
@@ -78,7 +153,7 @@ impl FromRequestParts<AppState> for Admin {
     type Rejection = ApiError;
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let p = principal(parts, state).await?;
-        if p.role == crate::auth::Role::Admin {
+        if p.role == Role::Admin {
             Ok(Admin(p))
         } else {
             Err(ApiError::forbidden(

@@ -47,6 +47,9 @@ pub enum ApiError {
         state: String,
         allowed: Vec<&'static str>,
     },
+    /// A PagerDuty event that breaks the Events API v2 contract: each problem listed.
+    #[error("the event is invalid: {}", errors.join("; "))]
+    InvalidEvent { errors: Vec<String> },
     #[error("{0}")]
     Unavailable(String),
     /// Over a rate limit; the client waits `retry_after_secs`.
@@ -115,6 +118,7 @@ impl ApiError {
                 "Payload not understood",
             ),
             Invalid { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "invalid", "Invalid data"),
+            InvalidEvent { .. } => (StatusCode::BAD_REQUEST, "invalid_event", "Invalid event"),
             Conflict(_) => (StatusCode::CONFLICT, "conflict", "Conflict"),
             IllegalMove { .. } => (
                 StatusCode::CONFLICT,
@@ -148,9 +152,9 @@ impl IntoResponse for ApiError {
             tracing::error!(error = ?source, "request failed");
         }
         let errors = match &self {
-            ApiError::Unprocessable { errors, .. } | ApiError::Invalid { errors, .. } => {
-                errors.clone()
-            }
+            ApiError::Unprocessable { errors, .. }
+            | ApiError::Invalid { errors, .. }
+            | ApiError::InvalidEvent { errors } => errors.clone(),
             _ => Vec::new(),
         };
         let (permission, state, allowed) = match &self {
@@ -194,6 +198,49 @@ impl IntoResponse for ApiError {
             }
             _ => {}
         }
+        response
+    }
+}
+
+/// The PagerDuty endpoints answer every error in PagerDuty's shape, with the status and
+/// headers (Retry-After) the error has everywhere else.
+pub struct PagerDutyError(pub ApiError);
+
+/// PagerDuty's error body.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PagerDutyRefusal {
+    /// `invalid event`, `throttle event` or `error`.
+    pub status: String,
+    pub message: String,
+    pub errors: Vec<String>,
+}
+
+impl IntoResponse for PagerDutyError {
+    fn into_response(self) -> Response {
+        let refusal = match &self.0 {
+            ApiError::InvalidEvent { errors } => PagerDutyRefusal {
+                status: "invalid event".to_owned(),
+                message: "Event object is invalid".to_owned(),
+                errors: errors.clone(),
+            },
+            ApiError::TooManyRequests { detail, .. } => PagerDutyRefusal {
+                status: "throttle event".to_owned(),
+                message: detail.clone(),
+                errors: Vec::new(),
+            },
+            other => PagerDutyRefusal {
+                status: "error".to_owned(),
+                message: other.to_string(),
+                errors: Vec::new(),
+            },
+        };
+        let mut response = self.0.into_response();
+        *response.body_mut() =
+            axum::body::Body::from(serde_json::to_vec(&refusal).unwrap_or_default());
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
         response
     }
 }

@@ -13,8 +13,9 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::auth::Monitor;
+use super::auth::{ingest_sender, Sender};
 use super::{ApiError, ApiResult, AppState, Problem};
+use crate::ingest::credentials::AuthKind;
 use crate::ingest::{AlertResult, Submission, SubmissionKind};
 use crate::rules::{AlertError, RuleSet};
 
@@ -38,7 +39,7 @@ pub struct IngestResponse {
 #[utoipa::path(post, path = "/api/v1/ingest/{source}", tag = "ingest",
     params(("source" = String, Path, description = "Source name: the rule file `rules/{source}.yaml`")),
     request_body(content = serde_json::Value, content_type = "application/json"),
-    security(("bearer" = [])),
+    security(("bearer" = []), ("signature" = [])),
     responses(
         (status = 200, description = "Every alert in `alerts` is committed; `refused` lists those that could not be read", body = IngestResponse),
         (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
@@ -53,7 +54,6 @@ pub struct IngestResponse {
     ))]
 async fn ingest(
     State(state): State<AppState>,
-    Monitor(who): Monitor,
     Path(source): Path<String>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
@@ -65,25 +65,19 @@ async fn ingest(
     } else {
         "unknown"
     };
-    if let Err(limited) = state.limits.check(label, &who.token_id) {
-        state
-            .metrics
-            .ingest_limited
-            .with_label_values(&[label, limited.scope.as_str()])
-            .inc();
-        // Whole seconds, rounded up: a client that waits that long passes.
-        let retry_after_secs = limited.retry_after.as_millis().div_ceil(1000).max(1);
-        return Err(ApiError::TooManyRequests {
-            detail: format!(
-                "over the {} rate limit for source `{source}`; nothing of this request was stored, retry after {retry_after_secs} s",
-                limited.scope.as_str()
-            ),
-            retry_after_secs: u64::try_from(retry_after_secs).unwrap_or(u64::MAX),
-        });
-    }
+    // A signature covers the body, so a body that cannot be read is refused first.
+    let signed = state.sources.get(&source).map(|a| a.auth) == Some(AuthKind::Hmac);
+    let body = match body {
+        Err(e) if signed => return Err(ApiError::from_body(e, state.body_limit)),
+        other => other,
+    };
+    let readable: &[u8] = body.as_ref().map(|b| b.as_ref()).unwrap_or_default();
+    let Sender { name, limit_key } =
+        ingest_sender(&state, &source, label, &headers, readable).await?;
+    check_rate(&state, label, &source, &limit_key)?;
     let request = Request {
         received_at: jiff::Timestamp::now(),
-        sender: who.name,
+        sender: name,
         headers,
         body,
     };
@@ -99,6 +93,28 @@ async fn ingest(
             Err(e)
         }
     }
+}
+
+/// Takes one request from the source's and the sender's allowances, or says how long to
+/// wait; nothing of a refused request is read further.
+pub(super) fn check_rate(state: &AppState, label: &str, source: &str, key: &str) -> ApiResult<()> {
+    let Err(limited) = state.limits.check(label, key) else {
+        return Ok(());
+    };
+    state
+        .metrics
+        .ingest_limited
+        .with_label_values(&[label, limited.scope.as_str()])
+        .inc();
+    // Whole seconds, rounded up: a client that waits that long passes.
+    let retry_after_secs = limited.retry_after.as_millis().div_ceil(1000).max(1);
+    Err(ApiError::TooManyRequests {
+        detail: format!(
+            "over the {} rate limit for source `{source}`; nothing of this request was stored, retry after {retry_after_secs} s",
+            limited.scope.as_str()
+        ),
+        retry_after_secs: u64::try_from(retry_after_secs).unwrap_or(u64::MAX),
+    })
 }
 
 struct Request {

@@ -10,6 +10,7 @@ mod incidents;
 mod ingest;
 mod noise;
 mod ops;
+mod pagerduty;
 mod paging;
 mod people;
 mod reports;
@@ -26,11 +27,11 @@ use tower_http::request_id::{
     MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
 };
 use tower_http::trace::TraceLayer;
-use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 
-pub use error::{ApiError, ApiResult, Problem};
+pub use error::{ApiError, ApiResult, PagerDutyError, PagerDutyRefusal, Problem};
 
 /// The header carrying each request's id (set when the client sends none, echoed back).
 pub const REQUEST_ID: &str = "x-request-id";
@@ -57,6 +58,10 @@ pub struct AppState {
     pub admin_unit: String,
     /// The service-desk procedure.
     pub desk: crate::desk::Desk,
+    /// Each source's credentials (`[intake.sources]`).
+    pub sources: Arc<std::collections::BTreeMap<String, crate::ingest::credentials::SourceAuth>>,
+    /// PagerDuty Events API v2 integrations.
+    pub pagerduty: Arc<crate::ingest::pagerduty::PagerDutyConfig>,
     /// Ingest rate limits.
     pub limits: Arc<crate::ingest::limits::Limits>,
     /// Writes notifications into the outbox of a ticket change's transaction.
@@ -93,6 +98,14 @@ impl Modify for BearerAuth {
             "bearer",
             SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
         );
+        // Sources set to `hmac` sign the body instead: header names are configurable.
+        components.add_security_scheme(
+            "signature",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                "X-Vigia-Signature",
+                "HMAC-SHA256 of `<X-Vigia-Timestamp>.<body>`, hex, prefixed `sha256=`",
+            ))),
+        );
     }
 }
 
@@ -100,6 +113,7 @@ impl Modify for BearerAuth {
 fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(ingest::routes())
+        .merge(pagerduty::routes())
         .merge(events::routes())
         .merge(incidents::routes())
         .merge(tickets::routes())

@@ -5,7 +5,9 @@
 //! holds them has committed. Concurrent submissions share transactions (group commit).
 
 mod commit;
+pub mod credentials;
 pub mod limits;
+pub mod pagerduty;
 pub mod plan;
 pub mod sweep;
 mod write;

@@ -121,7 +121,7 @@ pub fn plan(jobs: &[Submission], mut known: KnownState, ctx: &Context) -> Plan {
                 now,
                 kind: job.kind,
                 ci,
-                binding: binding(ctx.registry, ci),
+                binding: binding(ctx.registry, ci, signal),
             };
             results.push(plan.apply(state, &mut known.active, &step, ctx));
         }
@@ -131,7 +131,7 @@ pub fn plan(jobs: &[Submission], mut known: KnownState, ctx: &Context) -> Plan {
     plan
 }
 
-fn binding(registry: &Registry, ci: Option<Node>) -> Binding {
+fn binding(registry: &Registry, ci: Option<Node>, signal: &Signal) -> Binding {
     match ci {
         Some(node) => {
             let ci = registry.node(node);
@@ -140,7 +140,10 @@ fn binding(registry: &Registry, ci: Option<Node>) -> Binding {
                 unit: Some(ci.unit.clone()),
             }
         }
-        None => Binding::default(),
+        None => Binding {
+            ci_id: None,
+            unit: signal.unit.clone(),
+        },
     }
 }
 
@@ -737,6 +740,7 @@ mod tests {
                 opens: true,
                 ..IncidentPolicy::event_only()
             },
+            unit: None,
         }
     }
 

@@ -202,5 +202,7 @@ fn signal_of(
         starts_at: row.starts_at.map(from_millis),
         ends_at: (status == AlertStatus::Resolved).then_some(now),
         incident,
+        // Unbound events keep the unit their sender gave them; bound ones re-bind.
+        unit: row.ci_id.is_none().then(|| row.unit.clone()).flatten(),
     })
 }

@@ -115,6 +115,7 @@ mod tests {
                 opens: true,
                 ..IncidentPolicy::event_only()
             },
+            unit: None,
         }
     }
 

@@ -36,7 +36,7 @@ impl FingerprintRule {
                 let raw = field
                     .eval(alert)
                     .ok_or_else(|| "fingerprint field is missing".to_owned())?;
-                Ok(Fingerprint::new(&raw).unwrap_or_else(|| hash_fingerprint(&[raw.as_str()])))
+                Ok(ready_made(&raw))
             }
             FingerprintRule::Hash(paths) => {
                 // serde_json keeps object keys in document order; canonicalize first so the
@@ -76,6 +76,11 @@ fn canonical(value: &Value) -> String {
             .map(|text| Value::String(text).to_string())
             .unwrap_or_default(),
     }
+}
+
+/// A sender's own id as a fingerprint: as is (trimmed), or hashed when too long.
+pub fn ready_made(raw: &str) -> Fingerprint {
+    Fingerprint::new(raw).unwrap_or_else(|| hash_fingerprint(&[raw]))
 }
 
 fn hash_fingerprint(parts: &[&str]) -> Fingerprint {

@@ -21,6 +21,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::domain::Signal;
+pub use fingerprint::ready_made as ready_made_fingerprint;
 pub use rule::{AlertError, Readout, Rule};
 pub use tests_runner::{run_tests, TestFailure};
 

@@ -193,6 +193,7 @@ impl Rule {
             starts_at: timestamp(self.starts_at.as_ref(), alert, "starts_at")?,
             ends_at: timestamp(self.ends_at.as_ref(), alert, "ends_at")?,
             incident,
+            unit: None,
         })
     }
 }

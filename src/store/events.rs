@@ -323,3 +323,24 @@ pub async fn held_by(
     );
     Ok(sqlx::query_as(&sql).bind(tag).fetch_all(&mut *conn).await?)
 }
+
+/// Acknowledges the open event of an alert, if it has one; false if none is open.
+pub async fn ack_open(
+    pool: &sqlx::AnyPool,
+    source: &str,
+    fingerprint: &str,
+    by: &str,
+    now: i64,
+) -> StoreResult<bool> {
+    let done = sqlx::query(
+        "UPDATE events SET acked_at = COALESCE(acked_at, $3), acked_by = COALESCE(acked_by, $4) \
+         WHERE source = $1 AND fingerprint = $2 AND status = 'open'",
+    )
+    .bind(source)
+    .bind(fingerprint)
+    .bind(now)
+    .bind(by)
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected() > 0)
+}

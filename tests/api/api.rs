@@ -160,6 +160,8 @@ async fn the_openapi_document_lists_exactly_the_served_routes() {
     }
     let expected: BTreeSet<String> = [
         "POST /api/v1/ingest/{source}",
+        "POST /api/v1/ingest/pagerduty",
+        "POST /v2/enqueue",
         "GET /api/v1/events",
         "GET /api/v1/events/{id}",
         "POST /api/v1/events/{id}/ack",
