@@ -73,6 +73,11 @@ impl App {
                 )));
             }
         }
+        for source in config.intake.sources.keys() {
+            if rules.get(source).is_none() {
+                warn!(source, "`intake.sources` names a source without a rule file; its credentials apply once rules/{source}.yaml exists");
+            }
+        }
         register_sources(&store, &rules).await?;
         let metrics = Arc::new(Metrics::new()?);
         // The first reading is the baseline the desk's counters grow from.

@@ -95,7 +95,7 @@ fn rules_check_passes_on_the_shipped_rules_and_fails_with_location_on_broken_one
     let dir = workdir();
     let ok = vigia(dir.path(), &["rules", "check"]);
     assert!(ok.status.success(), "{}", text(&ok.stderr));
-    assert!(text(&ok.stdout).contains("2 rule file(s) compiled"));
+    assert!(text(&ok.stdout).contains("3 rule file(s) compiled"));
 
     std::fs::write(
         dir.path().join("rules/uptime.yaml"),

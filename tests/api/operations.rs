@@ -30,7 +30,7 @@ async fn health_and_readiness_report_the_database_and_rules() {
     assert_eq!(ready["intake"], true);
     assert_eq!(
         ready["sources"],
-        serde_json::json!(["alertmanager", "uptime"])
+        serde_json::json!(["alertmanager", "pagerduty", "uptime"])
     );
 
     // With the database gone, readiness says so.
