@@ -55,6 +55,8 @@ pub struct App {
     sweep_interval: Duration,
     desk_interval: Duration,
     sla_interval: Duration,
+    /// The desk mailboxes' poller and its interval, when any mailbox is configured.
+    mailbox: Option<(crate::mailbox::Poller, Duration)>,
 }
 
 /// How long a verified token is trusted before it is looked up again.
@@ -109,6 +111,13 @@ impl App {
             live.clone(),
             config.cmdb.admin_unit.clone(),
         );
+        let mailbox = crate::mailbox::Poller::new(&config.mailbox, desk.clone(), metrics.clone())
+            .map(|poller| {
+                (
+                    poller,
+                    Duration::from_secs(config.mailbox.poll_interval_secs),
+                )
+            });
         let state = AppState {
             desk,
             limits: Arc::new(crate::ingest::limits::Limits::new(
@@ -137,6 +146,7 @@ impl App {
             sweep_interval: Duration::from_secs(config.intake.sweep_interval_secs),
             desk_interval: Duration::from_secs(config.desk.timer_interval_secs),
             sla_interval: Duration::from_secs(config.sla.timer_interval_secs),
+            mailbox,
         })
     }
 
@@ -160,6 +170,7 @@ impl App {
             sweep_interval,
             desk_interval,
             sla_interval,
+            mailbox,
         } = self;
         // The handler is in place before the address is announced, so a SIGHUP sent as
         // soon as the service is up reloads rules instead of killing the process.
@@ -192,6 +203,8 @@ impl App {
         let mut dispatching = tokio::spawn(dispatcher.supervise(dispatch_stop.clone()));
         let reports = crate::report::schedule::Scheduler::from_state(&state);
         let reporting = tokio::spawn(reports.supervise(shutdown.clone()));
+        let mailboxes = mailbox
+            .map(|(poller, interval)| tokio::spawn(poller.supervise(interval, shutdown.clone())));
         if let Ok(address) = listener.local_addr() {
             info!(%address, "Vigía listening");
         }
@@ -246,6 +259,9 @@ impl App {
         sla_timers.abort();
         sla_metrics.abort();
         reporting.abort();
+        if let Some(mailboxes) = mailboxes {
+            mailboxes.abort();
+        }
         // A delivery cut mid-send is sent again after its lease: let the batch in hand
         // finish when it can.
         dispatch_stop.cancel();

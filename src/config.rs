@@ -22,6 +22,7 @@ pub struct Config {
     pub desk: crate::desk::DeskConfig,
     pub sla: crate::sla::SlaConfig,
     pub notify: crate::notify::NotifyConfig,
+    pub mailbox: crate::mailbox::MailboxConfig,
     pub log: LogConfig,
 }
 
@@ -242,6 +243,9 @@ impl Config {
         if let Err(crate::notify::NotifyError::Config { key, reason }) = self.notify.validate() {
             return invalid(&key, &reason);
         }
+        if let Err((key, reason)) = self.mailbox.validate() {
+            return invalid(&key, &reason);
+        }
         if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
             return invalid("log.level", "is not a valid tracing filter (try `info`)");
         }
@@ -355,6 +359,7 @@ mod tests {
             assert_eq!(config.desk, defaults.desk);
             assert_eq!(config.intake.rate_limit, defaults.intake.rate_limit);
             assert_eq!(config.sla, defaults.sla);
+            assert_eq!(config.mailbox, defaults.mailbox);
             Ok(())
         });
     }

@@ -359,6 +359,7 @@ pub mod ids {
     pub const GROUP: &str = "grp";
     pub const COMMENT: &str = "cmt";
     pub const APPROVAL: &str = "apr";
+    pub const ATTACHMENT: &str = "att";
     pub const NOTIFICATION: &str = "ntf";
 }
 

@@ -12,6 +12,7 @@ pub mod config;
 pub mod desk;
 pub mod domain;
 pub mod ingest;
+pub mod mailbox;
 pub mod metrics;
 pub mod notify;
 pub mod periodic;

@@ -107,6 +107,11 @@ pub struct Metrics {
     pub notifications: IntCounterVec,
     /// Notifications neither sent nor given up yet.
     pub notifications_pending: IntGauge,
+    /// Desk-mailbox messages handled, by unit and outcome (registered, commented,
+    /// duplicate, rejected, failed).
+    pub mailbox_messages: IntCounterVec,
+    /// Desk-mailbox polls that could not read the mailbox, by unit.
+    pub mailbox_poll_failures: IntCounterVec,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -229,6 +234,16 @@ impl Metrics {
             notifications_pending: gauge(
                 "vigia_notifications_pending",
                 "Notifications neither sent nor given up yet.",
+            )?,
+            mailbox_messages: counter(
+                "vigia_mailbox_messages_total",
+                "Desk-mailbox messages handled, by unit and outcome (registered, commented, duplicate, rejected, failed).",
+                &["unit", "outcome"],
+            )?,
+            mailbox_poll_failures: counter(
+                "vigia_mailbox_poll_failures_total",
+                "Desk-mailbox polls that could not read the mailbox (connection, login, unknown unit), by unit.",
+                &["unit"],
             )?,
             registry,
         })

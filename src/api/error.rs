@@ -26,6 +26,9 @@ pub enum ApiError {
     Forbidden { detail: String, permission: String },
     #[error("{0}")]
     NotFound(String),
+    /// It existed but is no longer there (an attachment whose content was not kept).
+    #[error("{0}")]
+    Gone(String),
     #[error("method not allowed")]
     MethodNotAllowed,
     #[error("the request body is larger than the limit of {limit} bytes")]
@@ -97,6 +100,7 @@ impl ApiError {
             ),
             Forbidden { .. } => (StatusCode::FORBIDDEN, "forbidden", "Permission missing"),
             NotFound(_) => (StatusCode::NOT_FOUND, "not_found", "Not found"),
+            Gone(_) => (StatusCode::GONE, "gone", "Gone"),
             MethodNotAllowed => (
                 StatusCode::METHOD_NOT_ALLOWED,
                 "method_not_allowed",

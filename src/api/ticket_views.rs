@@ -4,7 +4,9 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::views::time;
+use crate::store::attachments::AttachmentInfo;
 use crate::store::audit::StoredRecord;
+use crate::store::mailbox::MessageRow;
 use crate::store::tickets::{ApprovalRow, CommentRow, TicketRow};
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -115,6 +117,63 @@ pub struct TicketDetail {
     pub approvals: Vec<ApprovalView>,
     /// The SLA clocks: time to acknowledge and time to resolve.
     pub sla: Vec<ClockView>,
+    /// The email it came from, when a desk mailbox registered it: the sender as the
+    /// message gave it, whether or not the registry knows them.
+    pub email: Option<EmailOrigin>,
+}
+
+/// The message a desk mailbox registered a ticket from.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EmailOrigin {
+    pub from_address: String,
+    pub from_name: Option<String>,
+    pub subject: String,
+    /// The Message-ID (or `sha256:` and the message's hash when it had none).
+    pub message_id: String,
+    /// The unit whose mailbox received it.
+    pub mailbox_unit: String,
+    pub received_at: String,
+}
+
+impl From<MessageRow> for EmailOrigin {
+    fn from(m: MessageRow) -> Self {
+        EmailOrigin {
+            from_address: m.from_address,
+            from_name: m.from_name,
+            subject: m.subject,
+            message_id: m.message_key,
+            mailbox_unit: m.unit,
+            received_at: time(m.received_at),
+        }
+    }
+}
+
+/// A file that came with the ticket.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AttachmentView {
+    pub id: String,
+    pub filename: String,
+    pub content_type: String,
+    pub size_bytes: i64,
+    /// false when it was over the size limit: listed, its content not kept.
+    pub stored: bool,
+    /// Who sent it (their email address).
+    pub sender: String,
+    pub added_at: String,
+}
+
+impl From<AttachmentInfo> for AttachmentView {
+    fn from(a: AttachmentInfo) -> Self {
+        AttachmentView {
+            id: a.id,
+            filename: a.filename,
+            content_type: a.content_type,
+            size_bytes: a.size_bytes,
+            stored: a.stored != 0,
+            sender: a.sender,
+            added_at: time(a.added_at),
+        }
+    }
 }
 
 /// One SLA clock as it stands at the request.

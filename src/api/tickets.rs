@@ -4,20 +4,21 @@
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::auth::DeskCaller;
 use super::paging::{ListParams, Page};
-use super::ticket_views::{AuditView, TicketDetail, TicketView};
+use super::ticket_views::{AttachmentView, AuditView, TicketDetail, TicketView};
 use super::{ApiError, ApiResult, AppState, Problem};
 use crate::auth::Role;
 use crate::desk::moves::Action;
 use crate::desk::ticket::{Kind, State as TicketState};
 use crate::desk::{Caller, MoveBody, Registration};
-use crate::store::{audit, tickets, Visibility};
+use crate::store::{attachments, audit, tickets, Visibility};
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -25,6 +26,100 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(get_ticket))
         .routes(routes!(ticket_history))
         .routes(routes!(move_ticket))
+        .routes(routes!(list_attachments))
+        .routes(routes!(download_attachment))
+}
+
+/// The files that came with a ticket (by email), those over the size limit included
+/// with `stored: false`.
+#[utoipa::path(get, path = "/api/v1/tickets/{id}/attachments", tag = "desk",
+    params(("id" = String, Path, description = "Ticket id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, body = Vec<AttachmentView>),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn list_attachments(
+    State(state): State<AppState>,
+    DeskCaller(caller): DeskCaller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Vec<AttachmentView>>> {
+    state.desk.read(&caller, &id).await?;
+    let mut conn = state.store.pool().acquire().await?;
+    let list = attachments::list(&mut conn, &id).await?;
+    Ok(Json(list.into_iter().map(AttachmentView::from).collect()))
+}
+
+/// Download one attachment, as sent (always as a download: `Content-Disposition:
+/// attachment`). 410 when it was over the size limit and its content was not kept.
+#[utoipa::path(get, path = "/api/v1/tickets/{id}/attachments/{attachment_id}", tag = "desk",
+    params(
+        ("id" = String, Path, description = "Ticket id"),
+        ("attachment_id" = String, Path, description = "Attachment id (`att_…`)"),
+    ),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The file", content_type = "application/octet-stream"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 410, body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn download_attachment(
+    State(state): State<AppState>,
+    DeskCaller(caller): DeskCaller,
+    Path((id, attachment_id)): Path<(String, String)>,
+) -> ApiResult<Response> {
+    state.desk.read(&caller, &id).await?;
+    let mut conn = state.store.pool().acquire().await?;
+    let (info, content) = attachments::content(&mut conn, &id, &attachment_id)
+        .await?
+        .ok_or_else(|| {
+            ApiError::NotFound(format!("ticket `{id}` has no attachment `{attachment_id}`"))
+        })?;
+    let content = content.ok_or_else(|| {
+        ApiError::Gone(format!(
+            "attachment `{attachment_id}` ({}, {} bytes) was over the size limit when it \
+             arrived; its content was not kept",
+            info.filename, info.size_bytes
+        ))
+    })?;
+    let content_type = HeaderValue::from_str(&info.content_type)
+        .unwrap_or_else(|_| HeaderValue::from_static("application/octet-stream"));
+    let disposition = HeaderValue::from_str(&content_disposition(&info.filename))
+        .unwrap_or_else(|_| HeaderValue::from_static("attachment"));
+    Ok((
+        [
+            (header::CONTENT_TYPE, content_type),
+            (header::CONTENT_DISPOSITION, disposition),
+            (
+                header::X_CONTENT_TYPE_OPTIONS,
+                HeaderValue::from_static("nosniff"),
+            ),
+        ],
+        content,
+    )
+        .into_response())
+}
+
+/// `attachment` with an ASCII `filename` and the exact name in `filename*` (RFC 6266),
+/// so a browser never shows the sender's file inline.
+fn content_disposition(name: &str) -> String {
+    let ascii: String = name
+        .chars()
+        .map(|c| match c {
+            ' '..='~' if c != '"' && c != '\\' => c,
+            _ => '_',
+        })
+        .collect();
+    let encoded: String = name
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'.' | b'-' | b'_' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect();
+    format!("attachment; filename=\"{ascii}\"; filename*=UTF-8''{encoded}")
 }
 
 /// Register a ticket: a requester's own, or a user's on their behalf (with the channel).
@@ -174,7 +269,9 @@ async fn detail(state: &AppState, row: tickets::TicketRow) -> ApiResult<TicketDe
     let comments = tickets::comments(&mut conn, &row.id).await?;
     let approvals = tickets::approvals(&mut conn, &row.id).await?;
     let clocks = crate::sla::engine::live(&mut conn, &row.id, crate::desk::now()).await?;
+    let email = crate::store::mailbox::origin(&mut conn, &row.id).await?;
     Ok(TicketDetail {
+        email: email.map(Into::into),
         sla: clocks.into_iter().map(Into::into).collect(),
         ticket: row.into(),
         comments: comments.into_iter().map(Into::into).collect(),

@@ -18,14 +18,36 @@ pub struct Caller {
 impl Caller {
     /// The desk's own timers.
     pub fn system() -> Caller {
+        Caller::service(SYSTEM)
+    }
+
+    /// A part of Vigía acting under its own name with the central desk's rights (the
+    /// timers, a desk mailbox registering what arrived on a user's behalf).
+    pub fn service(name: &str) -> Caller {
         Caller {
             who: crate::auth::Principal {
                 token_id: String::new(),
-                name: SYSTEM.to_owned(),
+                name: name.to_owned(),
                 role: crate::auth::Role::Admin,
                 unit: None,
                 tier: None,
                 person: false,
+            },
+            request_id: None,
+        }
+    }
+
+    /// A person of the registry acting through a channel other than the API (a reply
+    /// to a desk mailbox), with the role, unit and tier the registry gives them.
+    pub fn person(contact: &crate::store::people::Contact) -> Caller {
+        Caller {
+            who: crate::auth::Principal {
+                token_id: String::new(),
+                name: contact.login.clone(),
+                role: contact.role.parse().unwrap_or(crate::auth::Role::Requester),
+                unit: Some(contact.unit.clone()),
+                tier: contact.tier.and_then(|t| u8::try_from(t).ok()),
+                person: true,
             },
             request_id: None,
         }

@@ -25,4 +25,5 @@ pub use body::{MoveBody, NewGroup, NewMember, Registration};
 pub use change::{Caller, SYSTEM};
 pub use config::DeskConfig;
 pub use error::{DeskError, DeskResult};
+pub use register::MAX_SUMMARY;
 pub use service::{now, Desk};

@@ -15,11 +15,35 @@ use crate::store::groups::{self, GroupRow};
 use crate::store::people::{self, Contact};
 use crate::store::tickets::{self, NewTicket, TicketRow};
 
-const MAX_SUMMARY: usize = 500;
+/// The longest summary a ticket takes, in characters.
+pub const MAX_SUMMARY: usize = 500;
 
 impl Desk {
     /// Registers a ticket and assigns it at once.
     pub async fn register(&self, caller: &Caller, r: &Registration) -> DeskResult<TicketRow> {
+        // Read before the write transaction: it holds its connection, and the registry
+        // may need another.
+        let registry = self.live.fresh_registry(&self.store).await?;
+        let mut tx = self.store.begin_write().await?;
+        let id = self.register_in(&mut tx, &registry, caller, r).await?;
+        let row = tickets::get(&mut tx, &id)
+            .await?
+            .ok_or_else(|| super::service::not_found(&id))?;
+        tx.commit().await?;
+        self.notifier.wake();
+        Ok(row)
+    }
+
+    /// Registers and assigns a ticket in the caller's write transaction (which may add
+    /// its own rows to it), with a registry read before it began; returns the ticket's
+    /// id. The caller commits, then calls `Desk::committed`.
+    pub async fn register_in(
+        &self,
+        tx: &mut AnyConnection,
+        registry: &crate::cmdb::graph::Registry,
+        caller: &Caller,
+        r: &Registration,
+    ) -> DeskResult<String> {
         let kind = Kind::parse(&r.kind).ok_or_else(|| {
             DeskError::Invalid(format!("`kind` must be one of {}", Kind::choices()))
         })?;
@@ -42,11 +66,7 @@ impl Desk {
                 DeskError::Invalid("`urgency` must be one of low, medium, high".into())
             })?,
         };
-        // Read before the write transaction: it holds its connection, and the registry
-        // may need another.
-        let registry = self.live.fresh_registry(&self.store).await?;
-        let mut tx = self.store.begin_write().await?;
-        let (requester, channel) = self.requester_and_channel(&mut tx, caller, r).await?;
+        let (requester, channel) = self.requester_and_channel(tx, caller, r).await?;
         let node = match &r.ci {
             Some(ci) => Some(registry.find(ci).ok_or_else(|| {
                 DeskError::Invalid(format!("`ci`: no CI `{ci}` in the registry"))
@@ -64,7 +84,7 @@ impl Desk {
         if registry.unit(&unit).is_none() {
             return Err(DeskError::Invalid(format!("`unit`: no unit `{unit}`")));
         }
-        let impact = node.map_or(Level::Medium, |n| self.priority.impact(&registry, Some(n)));
+        let impact = node.map_or(Level::Medium, |n| self.priority.impact(registry, Some(n)));
         let priority = self.priority.priority(impact, urgency);
         let id = Desk::new_id(kind);
         let now = now();
@@ -85,8 +105,8 @@ impl Desk {
             due_at: None,
             now,
         };
-        tickets::insert(&mut tx, &new).await?;
-        let row = tickets::get(&mut tx, &id)
+        tickets::insert(tx, &new).await?;
+        let row = tickets::get(tx, &id)
             .await?
             .ok_or_else(|| super::service::not_found(&id))?;
         let mut change = Change::new(row.ticket()?, caller, now);
@@ -95,14 +115,9 @@ impl Desk {
             "category": new.category, "priority": new.priority, "ci": new.ci_id,
         });
         change.record("registered", None, None, detail);
-        self.auto_assign(&mut tx, &mut change).await?;
-        self.commit_change(&mut tx, &change).await?;
-        let row = tickets::get(&mut tx, &id)
-            .await?
-            .ok_or_else(|| super::service::not_found(&id))?;
-        tx.commit().await?;
-        self.notifier.wake();
-        Ok(row)
+        self.auto_assign(tx, &mut change).await?;
+        self.commit_change(tx, &change).await?;
+        Ok(id)
     }
 
     /// The requester (the caller, or the user a technician registers for) and channel.

@@ -90,9 +90,26 @@ impl Desk {
         body: &super::MoveBody,
     ) -> DeskResult<TicketRow> {
         let mut tx = self.store.begin_write().await?;
-        let row = tickets::lock(&mut tx, id)
+        self.act_in(&mut tx, caller, id, action, body).await?;
+        let row = tickets::get(&mut tx, id)
             .await?
             .ok_or_else(|| not_found(id))?;
+        tx.commit().await?;
+        self.notifier.wake();
+        Ok(row)
+    }
+
+    /// Makes one move in the caller's write transaction (which may add its own rows to
+    /// it). The caller commits, then calls `Desk::committed`.
+    pub async fn act_in(
+        &self,
+        tx: &mut AnyConnection,
+        caller: &Caller,
+        id: &str,
+        action: Action,
+        body: &super::MoveBody,
+    ) -> DeskResult<()> {
+        let row = tickets::lock(tx, id).await?.ok_or_else(|| not_found(id))?;
         let ticket = row.ticket()?;
         if !moves::can_see(&caller.who, &ticket) {
             return Err(DeskError::unseen(id, &caller.who.name));
@@ -100,19 +117,23 @@ impl Desk {
         moves::check(action, &caller.who, &ticket)
             .map_err(|r| DeskError::refused(action.as_str(), r))?;
         let mut change = Change::new(ticket, caller, now());
-        let mut more = self
-            .perform(&mut tx, caller, action, body, &mut change)
-            .await?;
+        let mut more = self.perform(tx, caller, action, body, &mut change).await?;
         more.insert(0, change);
         for change in &more {
-            self.commit_change(&mut tx, change).await?;
+            self.commit_change(tx, change).await?;
         }
-        let row = tickets::get(&mut tx, id)
-            .await?
-            .ok_or_else(|| not_found(id))?;
-        tx.commit().await?;
+        Ok(())
+    }
+
+    /// After a transaction with desk changes committed: the notifications it queued go
+    /// out now rather than at the dispatcher's next tick.
+    pub fn committed(&self) {
         self.notifier.wake();
-        Ok(row)
+    }
+
+    /// The registry, reloaded first if another replica changed it.
+    pub async fn registry(&self) -> DeskResult<Arc<crate::cmdb::graph::Registry>> {
+        Ok(self.live.fresh_registry(&self.store).await?)
     }
 
     /// Writes a change: the ticket's fields, its audit records, its notices.

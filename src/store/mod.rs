@@ -3,6 +3,7 @@
 //! `$n` placeholders, `BIGINT` millisecond times, `TEXT` JSON, `ON CONFLICT` upserts.
 //! Write functions take a connection inside the caller's transaction.
 
+pub mod attachments;
 pub mod audit;
 pub mod batch;
 pub mod cmdb;
@@ -10,6 +11,7 @@ pub mod desk_metrics;
 pub mod events;
 pub mod groups;
 pub mod incidents;
+pub mod mailbox;
 pub mod noise;
 pub mod outbox;
 pub mod people;

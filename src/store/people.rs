@@ -135,6 +135,16 @@ pub async fn contact(conn: &mut AnyConnection, login: &str) -> StoreResult<Optio
         .await?)
 }
 
+/// The person with this email address (compared without case), if the registry has one.
+pub async fn by_email(conn: &mut AnyConnection, email: &str) -> StoreResult<Option<Contact>> {
+    Ok(sqlx::query_as(&format!(
+        "{CONTACT} WHERE LOWER(email) = LOWER($1) ORDER BY login LIMIT 1"
+    ))
+    .bind(email)
+    .fetch_optional(conn)
+    .await?)
+}
+
 pub async fn contacts(conn: &mut AnyConnection, unit: Option<&str>) -> StoreResult<Vec<Contact>> {
     Ok(sqlx::query_as(&format!(
         "{CONTACT} WHERE ($1 IS NULL OR unit = $1) ORDER BY login"

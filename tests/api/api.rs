@@ -193,6 +193,8 @@ async fn the_openapi_document_lists_exactly_the_served_routes() {
         "GET /api/v1/tickets",
         "POST /api/v1/tickets",
         "GET /api/v1/tickets/{id}",
+        "GET /api/v1/tickets/{id}/attachments",
+        "GET /api/v1/tickets/{id}/attachments/{attachment_id}",
         "GET /api/v1/tickets/{id}/history",
         "POST /api/v1/tickets/{id}/{action}",
         "GET /api/v1/maintenance",

@@ -10,6 +10,7 @@ mod errors;
 mod ingest_alertmanager;
 mod ingest_pagerduty;
 mod ingest_webhook;
+mod mailbox;
 mod noise;
 mod notify;
 mod operations;

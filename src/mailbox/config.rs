@@ -1,0 +1,225 @@
+//! `[mailbox]` in the configuration: how often the desk mailboxes are read, how large an
+//! attachment is kept, and each unit's mailbox (`[[mailbox.accounts]]`).
+
+use std::fmt;
+
+use regex::{Regex, RegexBuilder};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MailboxConfig {
+    /// Seconds between two reads of each mailbox.
+    pub poll_interval_secs: u64,
+    /// Largest attachment kept, in bytes; a larger one is listed on the ticket as not
+    /// kept, with its name and size.
+    pub attachment_max_bytes: u64,
+    /// Messages handled per mailbox and read; the rest wait for the next.
+    pub max_messages_per_poll: usize,
+    /// The units' desk mailboxes; none, no poller.
+    pub accounts: Vec<AccountConfig>,
+}
+
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AccountConfig {
+    /// The unit whose desk the mailbox serves (a unit code of the registry).
+    pub unit: String,
+    /// The mailbox's address (the unit's `desk_email`).
+    pub address: String,
+    pub host: String,
+    pub port: u16,
+    /// true: implicit TLS (IMAPS, rustls with the Mozilla roots); false: plain TCP, for
+    /// tests and servers on the same host only.
+    pub tls: bool,
+    pub username: String,
+    pub password: String,
+    /// The folder read.
+    pub folder: String,
+    /// Where messages that cannot become a request are moved (created if missing).
+    pub rejected_folder: String,
+    /// A message whose subject matches this regular expression (case-insensitive)
+    /// is an incident; otherwise a service request.
+    pub incident_subject: Option<String>,
+    /// A message sent (To or Cc) to one of these addresses is an incident.
+    pub incident_recipients: Vec<String>,
+}
+
+impl Default for MailboxConfig {
+    fn default() -> Self {
+        MailboxConfig {
+            poll_interval_secs: 60,
+            attachment_max_bytes: 10 * 1024 * 1024,
+            max_messages_per_poll: 50,
+            accounts: Vec::new(),
+        }
+    }
+}
+
+impl Default for AccountConfig {
+    fn default() -> Self {
+        AccountConfig {
+            unit: String::new(),
+            address: String::new(),
+            host: String::new(),
+            port: 993,
+            tls: true,
+            username: String::new(),
+            password: String::new(),
+            folder: "INBOX".to_owned(),
+            rejected_folder: "Rechazados".to_owned(),
+            incident_subject: None,
+            incident_recipients: Vec::new(),
+        }
+    }
+}
+
+/// The password is never printed.
+impl fmt::Debug for AccountConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AccountConfig")
+            .field("unit", &self.unit)
+            .field("address", &self.address)
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("tls", &self.tls)
+            .field("username", &self.username)
+            .field("password", &"***")
+            .field("folder", &self.folder)
+            .field("rejected_folder", &self.rejected_folder)
+            .field("incident_subject", &self.incident_subject)
+            .field("incident_recipients", &self.incident_recipients)
+            .finish()
+    }
+}
+
+impl MailboxConfig {
+    /// The first problem, as (key, reason).
+    pub fn validate(&self) -> Result<(), (String, String)> {
+        let fail = |key: String, why: &str| Err((key, why.to_owned()));
+        if self.poll_interval_secs == 0 {
+            return fail("mailbox.poll_interval_secs".into(), "must be at least 1");
+        }
+        if self.max_messages_per_poll == 0 {
+            return fail("mailbox.max_messages_per_poll".into(), "must be at least 1");
+        }
+        for (i, a) in self.accounts.iter().enumerate() {
+            let key = |field: &str| format!("mailbox.accounts[{i}].{field}");
+            let required = [
+                ("unit", &a.unit),
+                ("host", &a.host),
+                ("username", &a.username),
+                ("password", &a.password),
+                ("folder", &a.folder),
+                ("rejected_folder", &a.rejected_folder),
+            ];
+            for (field, value) in required {
+                if value.trim().is_empty() {
+                    return fail(key(field), "must be set");
+                }
+            }
+            if !a.address.contains('@') {
+                return fail(key("address"), "must be the mailbox's email address");
+            }
+            if a.port == 0 {
+                return fail(key("port"), "must be a TCP port (993 for IMAPS)");
+            }
+            if a.folder == a.rejected_folder {
+                return fail(key("rejected_folder"), "must differ from `folder`");
+            }
+            if let Some(pattern) = &a.incident_subject {
+                if let Err(e) = subject_rule(pattern) {
+                    return Err((
+                        key("incident_subject"),
+                        format!("is not a valid regular expression: {e}"),
+                    ));
+                }
+            }
+            if let Some(bad) = a.incident_recipients.iter().find(|r| !r.contains('@')) {
+                return Err((
+                    key("incident_recipients"),
+                    format!("`{bad}` is not an email address"),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+pub(super) fn subject_rule(pattern: &str) -> Result<Regex, regex::Error> {
+    RegexBuilder::new(pattern).case_insensitive(true).build()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn account() -> AccountConfig {
+        AccountConfig {
+            unit: "DGII".into(),
+            address: "mesa.dgii@mh.gob.sv".into(),
+            host: "imap.mh.gob.sv".into(),
+            username: "mesa.dgii".into(),
+            password: "secret".into(),
+            ..AccountConfig::default()
+        }
+    }
+
+    fn with(account: AccountConfig) -> MailboxConfig {
+        MailboxConfig {
+            accounts: vec![account],
+            ..MailboxConfig::default()
+        }
+    }
+
+    #[test]
+    fn a_complete_account_is_accepted_and_its_password_never_printed() {
+        assert_eq!(with(account()).validate(), Ok(()));
+        assert!(!format!("{:?}", account()).contains("secret"));
+    }
+
+    #[test]
+    fn each_problem_names_its_key() {
+        let cases = [
+            (
+                AccountConfig {
+                    unit: " ".into(),
+                    ..account()
+                },
+                "mailbox.accounts[0].unit",
+            ),
+            (
+                AccountConfig {
+                    address: "mesa".into(),
+                    ..account()
+                },
+                "mailbox.accounts[0].address",
+            ),
+            (
+                AccountConfig {
+                    rejected_folder: "INBOX".into(),
+                    ..account()
+                },
+                "mailbox.accounts[0].rejected_folder",
+            ),
+            (
+                AccountConfig {
+                    incident_subject: Some("(".into()),
+                    ..account()
+                },
+                "mailbox.accounts[0].incident_subject",
+            ),
+            (
+                AccountConfig {
+                    incident_recipients: vec!["x".into()],
+                    ..account()
+                },
+                "mailbox.accounts[0].incident_recipients",
+            ),
+        ];
+        for (account, expected) in cases {
+            let (key, _) = with(account).validate().expect_err("refused");
+            assert_eq!(key, expected);
+        }
+    }
+}
