@@ -34,6 +34,9 @@ pub struct AccountConfig {
     pub tls: bool,
     pub username: String,
     pub password: String,
+    /// The environment variable holding the password, instead of `password` (accounts
+    /// are a list, which `VIGIA_*` variables cannot address).
+    pub password_env: Option<String>,
     /// The folder read.
     pub folder: String,
     /// Where messages that cannot become a request are moved (created if missing).
@@ -66,6 +69,7 @@ impl Default for AccountConfig {
             tls: true,
             username: String::new(),
             password: String::new(),
+            password_env: None,
             folder: "INBOX".to_owned(),
             rejected_folder: "Rechazados".to_owned(),
             incident_subject: None,
@@ -93,6 +97,16 @@ impl fmt::Debug for AccountConfig {
     }
 }
 
+impl AccountConfig {
+    /// The password to log in with: from `password_env` when it names one.
+    pub fn secret(&self) -> String {
+        self.password_env
+            .as_deref()
+            .and_then(|var| std::env::var(var).ok())
+            .unwrap_or_else(|| self.password.clone())
+    }
+}
+
 impl MailboxConfig {
     /// The first problem, as (key, reason).
     pub fn validate(&self) -> Result<(), (String, String)> {
@@ -109,7 +123,6 @@ impl MailboxConfig {
                 ("unit", &a.unit),
                 ("host", &a.host),
                 ("username", &a.username),
-                ("password", &a.password),
                 ("folder", &a.folder),
                 ("rejected_folder", &a.rejected_folder),
             ];
@@ -117,6 +130,16 @@ impl MailboxConfig {
                 if value.trim().is_empty() {
                     return fail(key(field), "must be set");
                 }
+            }
+            match (&a.password_env, a.password.trim().is_empty()) {
+                (None, true) => return fail(key("password"), "must be set (or `password_env`)"),
+                (Some(var), _) if std::env::var(var).is_err() => {
+                    return Err((
+                        key("password_env"),
+                        format!("names `{var}`, which is not set in the environment"),
+                    ))
+                }
+                _ => {}
             }
             if !a.address.contains('@') {
                 return fail(key("address"), "must be the mailbox's email address");
@@ -179,6 +202,19 @@ mod tests {
     }
 
     #[test]
+    fn the_password_may_come_from_a_named_environment_variable() {
+        // PATH is set wherever tests run; its value stands in for a password.
+        let from_env = AccountConfig {
+            password: String::new(),
+            password_env: Some("PATH".into()),
+            ..account()
+        };
+        assert_eq!(with(from_env.clone()).validate(), Ok(()));
+        assert_eq!(from_env.secret(), std::env::var("PATH").expect("PATH"));
+        assert_eq!(account().secret(), "secret");
+    }
+
+    #[test]
     fn each_problem_names_its_key() {
         let cases = [
             (
@@ -201,6 +237,20 @@ mod tests {
                     ..account()
                 },
                 "mailbox.accounts[0].rejected_folder",
+            ),
+            (
+                AccountConfig {
+                    password: String::new(),
+                    ..account()
+                },
+                "mailbox.accounts[0].password",
+            ),
+            (
+                AccountConfig {
+                    password_env: Some("VIGIA_TEST_NO_SUCH_PASSWORD_VARIABLE".into()),
+                    ..account()
+                },
+                "mailbox.accounts[0].password_env",
             ),
             (
                 AccountConfig {

@@ -76,7 +76,7 @@ pub async fn open(account: &AccountConfig) -> Result<Session, ImapError> {
         return Err(connect_error("closed before the greeting".into()));
     }
     client
-        .login(&account.username, &account.password)
+        .login(&account.username, account.secret())
         .await
         .map_err(|(e, _)| ImapError::Login {
             user: account.username.clone(),
