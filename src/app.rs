@@ -118,7 +118,11 @@ impl App {
                     Duration::from_secs(config.mailbox.poll_interval_secs),
                 )
             });
+        let chat =
+            crate::chat::Chat::new(desk.clone(), store.clone(), &config.chat, metrics.clone())
+                .map_err(|e| AppError::Config(format!("the chat channel cannot start: {e}")))?;
         let state = AppState {
+            chat,
             desk,
             limits: Arc::new(crate::ingest::limits::Limits::new(
                 &config.intake.rate_limit,

@@ -23,6 +23,7 @@ pub struct Config {
     pub sla: crate::sla::SlaConfig,
     pub notify: crate::notify::NotifyConfig,
     pub mailbox: crate::mailbox::MailboxConfig,
+    pub chat: crate::chat::ChatConfig,
     pub log: LogConfig,
 }
 
@@ -246,6 +247,9 @@ impl Config {
         if let Err((key, reason)) = self.mailbox.validate() {
             return invalid(&key, &reason);
         }
+        if let Err((key, reason)) = self.chat.validate() {
+            return invalid(&key, &reason);
+        }
         if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
             return invalid("log.level", "is not a valid tracing filter (try `info`)");
         }
@@ -360,6 +364,23 @@ mod tests {
             assert_eq!(config.intake.rate_limit, defaults.intake.rate_limit);
             assert_eq!(config.sla, defaults.sla);
             assert_eq!(config.mailbox, defaults.mailbox);
+            assert_eq!(config.chat, defaults.chat);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn an_enabled_telegram_bot_without_its_secret_is_refused_by_name() {
+        Jail::expect_with(|jail| {
+            jail.create_file(
+                "v.toml",
+                "[chat.telegram]\nenabled = true\nbot_token = \"123:abc\"\n",
+            )?;
+            let err = Config::load(Some(Path::new("v.toml"))).expect_err("refused");
+            assert!(
+                err.to_string().contains("chat.telegram.secret_token"),
+                "{err}"
+            );
             Ok(())
         });
     }

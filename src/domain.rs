@@ -361,6 +361,7 @@ pub mod ids {
     pub const APPROVAL: &str = "apr";
     pub const ATTACHMENT: &str = "att";
     pub const NOTIFICATION: &str = "ntf";
+    pub const CHAT_REFUSAL: &str = "chr";
 }
 
 /// Milliseconds since the Unix epoch: the portable time column of both stores.

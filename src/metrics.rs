@@ -112,6 +112,14 @@ pub struct Metrics {
     pub mailbox_messages: IntCounterVec,
     /// Desk-mailbox polls that could not read the mailbox, by unit.
     pub mailbox_poll_failures: IntCounterVec,
+    /// Chat messages handled, by platform and outcome (opened, status, help, refused,
+    /// duplicate, not_registered, ignored).
+    pub chat_messages: IntCounterVec,
+    /// Chat requests answered with an error, by platform and reason (the problem code:
+    /// unauthorized, malformed_json, invalid, payload_too_large, unavailable…).
+    pub chat_rejected: IntCounterVec,
+    /// Replies sent to chat platforms, by platform and outcome (sent, failed).
+    pub chat_replies: IntCounterVec,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -244,6 +252,21 @@ impl Metrics {
                 "vigia_mailbox_poll_failures_total",
                 "Desk-mailbox polls that could not read the mailbox (connection, login, unknown unit), by unit.",
                 &["unit"],
+            )?,
+            chat_messages: counter(
+                "vigia_chat_messages_total",
+                "Chat messages handled, by platform and outcome (opened, status, help, refused, duplicate, not_registered, ignored).",
+                &["platform", "outcome"],
+            )?,
+            chat_rejected: counter(
+                "vigia_chat_rejected_total",
+                "Chat requests answered with an error, by platform and reason (the problem code).",
+                &["platform", "reason"],
+            )?,
+            chat_replies: counter(
+                "vigia_chat_replies_total",
+                "Replies sent to chat platforms, by platform and outcome (sent, failed).",
+                &["platform", "outcome"],
             )?,
             registry,
         })

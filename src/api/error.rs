@@ -332,7 +332,32 @@ impl From<crate::desk::DeskError> for ApiError {
     }
 }
 
+impl From<crate::chat::ChatError> for ApiError {
+    fn from(e: crate::chat::ChatError) -> Self {
+        use crate::chat::ChatError;
+        match e {
+            ChatError::Invalid(detail) => ApiError::Invalid {
+                detail,
+                errors: Vec::new(),
+            },
+            // Nothing of the message was kept: the platform retries, and that is safe.
+            ChatError::Store(e) => {
+                tracing::error!(error = ?e, "chat message not stored");
+                ApiError::Unavailable(
+                    "the message could not be stored; nothing was accepted, retry".to_owned(),
+                )
+            }
+            ChatError::HttpClient(e) => ApiError::Internal(Box::new(e)),
+        }
+    }
+}
+
 impl ApiError {
+    /// The stable `code` of the problem this error becomes.
+    pub fn code(&self) -> &'static str {
+        self.parts().1
+    }
+
     /// A 403 for a caller without `permission`.
     pub fn forbidden(permission: &str, detail: impl Into<String>) -> Self {
         ApiError::Forbidden {

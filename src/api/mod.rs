@@ -2,6 +2,8 @@
 //! layers added once, and the OpenAPI document is generated from the same routes.
 
 mod auth;
+mod chat;
+mod chat_accounts;
 mod cmdb;
 mod error;
 mod events;
@@ -70,6 +72,8 @@ pub struct AppState {
     pub sla_metrics: crate::sla::metrics::SlaMetrics,
     /// Makes the monthly reports (each unit's calendar and time zone).
     pub reports: crate::report::Reports,
+    /// The chat bots' channel.
+    pub chat: crate::chat::Chat,
 }
 
 impl AppState {
@@ -123,6 +127,8 @@ fn routes() -> OpenApiRouter<AppState> {
         .merge(cmdb::routes())
         .merge(ops::routes())
         .merge(reports::routes())
+        .merge(chat::routes())
+        .merge(chat_accounts::routes())
 }
 
 pub fn openapi() -> utoipa::openapi::OpenApi {

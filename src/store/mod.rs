@@ -6,6 +6,7 @@
 pub mod attachments;
 pub mod audit;
 pub mod batch;
+pub mod chat;
 pub mod cmdb;
 pub mod desk_metrics;
 pub mod events;

@@ -218,6 +218,23 @@ pub async fn open_of_unit(conn: &mut AnyConnection, unit: &str) -> StoreResult<V
     Ok(sqlx::query_as(&sql).bind(unit).fetch_all(conn).await?)
 }
 
+/// The open tickets a person requested, newest first, `limit` at most.
+pub async fn open_requested_by(
+    conn: &mut AnyConnection,
+    login: &str,
+    limit: i64,
+) -> StoreResult<Vec<TicketRow>> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM incidents WHERE requester = $1 \
+         AND status NOT IN {INCIDENT_TERMINAL} ORDER BY opened_at DESC, id DESC LIMIT $2"
+    );
+    Ok(sqlx::query_as(&sql)
+        .bind(login)
+        .bind(limit)
+        .fetch_all(conn)
+        .await?)
+}
+
 /// Newest first, with the listing's filters.
 pub async fn list(pool: &sqlx::AnyPool, q: &ListQuery) -> StoreResult<Vec<TicketRow>> {
     let (sql, filter) = q.select(COLUMNS, "incidents", "updated_at");

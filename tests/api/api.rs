@@ -208,6 +208,12 @@ async fn the_openapi_document_lists_exactly_the_served_routes() {
         "GET /api/v1/reports/monthly",
         "GET /api/v1/reports/snapshots",
         "GET /api/v1/reports/snapshots/{id}",
+        "POST /api/v1/chat/telegram",
+        "POST /api/v1/chat/bots/{bot}",
+        "GET /api/v1/chat/refusals",
+        "GET /api/v1/people/{login}/chat",
+        "PUT /api/v1/people/{login}/chat/{platform}",
+        "DELETE /api/v1/people/{login}/chat/{platform}",
     ]
     .into_iter()
     .map(String::from)

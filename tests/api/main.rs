@@ -3,6 +3,8 @@
 mod helpers;
 
 mod api;
+mod bot_api_sink;
+mod chat;
 mod cli;
 mod correlation;
 mod desk;
