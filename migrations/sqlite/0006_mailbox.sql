@@ -34,3 +34,6 @@ CREATE TABLE ticket_attachments (
     added_at      BIGINT NOT NULL
 );
 CREATE INDEX ticket_attachments_by_ticket ON ticket_attachments (ticket_id, added_at);
+
+-- Senders are matched to people by address, whatever its case, on every message.
+CREATE INDEX people_by_email ON people (LOWER(email));

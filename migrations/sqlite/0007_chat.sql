@@ -36,3 +36,7 @@ CREATE TABLE chat_refusals (
     excerpt     TEXT NOT NULL,
     received_at BIGINT NOT NULL
 );
+
+-- A person's open tickets (`/estado`), newest first.
+CREATE INDEX incidents_by_requester ON incidents (requester, opened_at)
+    WHERE requester IS NOT NULL;

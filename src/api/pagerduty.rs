@@ -107,7 +107,12 @@ async fn accept(
         Action::Trigger | Action::Resolve => {
             let stored = Stored {
                 sender,
-                payload: String::from_utf8_lossy(&body).into_owned(),
+                // Kept as sent, but the routing key is a credential: it names its
+                // integration instead.
+                payload: String::from_utf8_lossy(&body).replace(
+                    event.routing_key.as_str(),
+                    &format!("[routing key of {}]", integration.name),
+                ),
                 received_at,
             };
             store(state, &event, integration, stored)

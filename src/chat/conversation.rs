@@ -200,7 +200,7 @@ impl Chat {
             key: &m.key,
             person: Some(&person.login),
             outcome: outcome.as_str(),
-            ticket_id: None,
+            ticket_id: ticket,
             reply: &reply,
             now: crate::desk::now(),
         };

@@ -41,6 +41,9 @@ pub struct User {
 #[derive(Debug, Deserialize)]
 pub struct Chat {
     pub id: i64,
+    /// `private`, `group`, `supergroup` or `channel`.
+    #[serde(rename = "type", default)]
+    pub kind: Option<String>,
 }
 
 /// Where a reply to a Telegram message goes.
@@ -55,6 +58,11 @@ impl Update {
     /// are not a person's message.
     pub fn into_incoming(self) -> Option<(Incoming, Target)> {
         let message = self.message?;
+        // Replies name tickets and people: only one-to-one conversations are served,
+        // never a group's.
+        if message.chat.kind.as_deref().is_some_and(|k| k != "private") {
+            return None;
+        }
         let from = message.from?;
         let name = match (&from.last_name, &from.username) {
             (Some(last), Some(user)) => format!("{} {last} (@{user})", from.first_name),
@@ -64,7 +72,8 @@ impl Update {
         };
         let incoming = Incoming {
             platform: TELEGRAM.to_owned(),
-            key: self.update_id.to_string(),
+            // Message ids are unique within a chat; `update_id` restarts after a quiet week.
+            key: format!("{}:{}", message.chat.id, message.message_id),
             sender_id: from.id.to_string(),
             sender_name: Some(name),
             conversation: Some(message.chat.id.to_string()),
@@ -105,7 +114,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_text_message_becomes_an_incoming_message_keyed_by_its_update() {
+    fn a_text_message_becomes_an_incoming_message_keyed_by_its_chat_and_message() {
         let update: Update = serde_json::from_str(
             r#"{"update_id": 900001, "message": {"message_id": 42, "date": 1700000000,
                 "from": {"id": 5550001, "is_bot": false, "first_name": "Gloria",
@@ -115,7 +124,7 @@ mod tests {
         )
         .expect("parses");
         let (incoming, target) = update.into_incoming().expect("a message");
-        assert_eq!(incoming.key, "900001");
+        assert_eq!(incoming.key, "5550001:42");
         assert_eq!(incoming.sender_id, "5550001");
         assert_eq!(
             incoming.sender_name.as_deref(),
@@ -137,6 +146,10 @@ mod tests {
             r#"{"update_id": 1, "edited_message": {"message_id": 1, "chat": {"id": 1}}}"#,
             r#"{"update_id": 2, "callback_query": {"id": "x"}}"#,
             r#"{"update_id": 3, "message": {"message_id": 1, "chat": {"id": -100}}}"#,
+            // A person's message in a group: replies would show their tickets to all.
+            r#"{"update_id": 4, "message": {"message_id": 9, "text": "/estado",
+                "from": {"id": 5550001, "first_name": "Gloria"},
+                "chat": {"id": -1001, "type": "supergroup", "title": "Soporte"}}}"#,
         ] {
             let update: Update = serde_json::from_str(body).expect("parses");
             assert!(update.into_incoming().is_none(), "{body}");

@@ -147,6 +147,20 @@ impl MailboxConfig {
             if a.port == 0 {
                 return fail(key("port"), "must be a TCP port (993 for IMAPS)");
             }
+            for (field, name) in [
+                ("folder", &a.folder),
+                ("rejected_folder", &a.rejected_folder),
+            ] {
+                if !name
+                    .chars()
+                    .all(|c| c == ' ' || (c.is_ascii_graphic() && !"\"\\*%".contains(c)))
+                {
+                    return fail(
+                        key(field),
+                        "must be printable ASCII without quotes, backslashes, `*` or `%`",
+                    );
+                }
+            }
             if a.folder == a.rejected_folder {
                 return fail(key("rejected_folder"), "must differ from `folder`");
             }
@@ -244,6 +258,13 @@ mod tests {
                     ..account()
                 },
                 "mailbox.accounts[0].password",
+            ),
+            (
+                AccountConfig {
+                    rejected_folder: "Rechazados \"viejos\"".into(),
+                    ..account()
+                },
+                "mailbox.accounts[0].rejected_folder",
             ),
             (
                 AccountConfig {

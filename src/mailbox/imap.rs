@@ -97,7 +97,9 @@ fn tls_connector() -> Result<tokio_rustls::TlsConnector, rustls::Error> {
 /// Creates `folder` unless it exists.
 pub async fn ensure_folder(session: &mut Session, folder: &str) -> Result<(), ImapError> {
     let names: Vec<_> = session
-        .list(None, Some(folder))
+        // The client sends the pattern as given: quoted here (names are checked to need
+        // no escaping when the configuration loads).
+        .list(None, Some(&format!("\"{folder}\"")))
         .await
         .map_err(failed("LIST"))?
         .try_collect()

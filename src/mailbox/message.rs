@@ -36,6 +36,31 @@ pub enum Unreadable {
     NotMime,
     #[error("the message has no sender address (From)")]
     NoSender,
+    /// RFC 3834: answering machines (out-of-office, bounces) must not open requests,
+    /// nor be answered, or two robots could write to each other forever.
+    #[error("the message is automatic ({0})")]
+    Automatic(String),
+}
+
+/// Why a message was sent by a machine, if it says so.
+fn automatic(message: &mail_parser::Message) -> Option<String> {
+    let header = |name: &str| {
+        message
+            .header_raw(name)
+            .map(|v| v.trim().to_ascii_lowercase())
+    };
+    if let Some(value) = header("Auto-Submitted").filter(|v| !v.starts_with("no")) {
+        return Some(format!("Auto-Submitted: {value}"));
+    }
+    header("Precedence")
+        .filter(|v| matches!(v.as_str(), "bulk" | "junk" | "auto_reply"))
+        .map(|value| format!("Precedence: {value}"))
+}
+
+/// PostgreSQL refuses NUL in text, and no person means one: a message carrying one
+/// (quoted-printable `=00`, an encoded word) must not be stuck retrying forever.
+fn clean(text: &str) -> String {
+    text.replace('\0', "")
 }
 
 /// Reads a raw RFC 5322 message. A message without a sender address is refused: the
@@ -64,6 +89,9 @@ pub fn parse(raw: &[u8]) -> Result<Mail, Unreadable> {
             })
         });
     let (from_address, from_name) = sender.ok_or(Unreadable::NoSender)?;
+    if let Some(why) = automatic(&message) {
+        return Err(Unreadable::Automatic(why));
+    }
     let key = match message
         .message_id()
         .map(str::trim)
@@ -84,7 +112,7 @@ pub fn parse(raw: &[u8]) -> Result<Mail, Unreadable> {
         .body_text(0)
         .map(|text| text.trim().to_owned())
         .unwrap_or_default();
-    let attachments = message
+    let attachments: Vec<Attachment> = message
         .attachments()
         .enumerate()
         .map(|(i, part)| Attachment {
@@ -103,17 +131,20 @@ pub fn parse(raw: &[u8]) -> Result<Mail, Unreadable> {
         })
         .collect();
     Ok(Mail {
-        key,
-        from_address,
-        from_name,
-        subject: message
-            .subject()
-            .map(str::trim)
-            .unwrap_or_default()
-            .to_owned(),
+        key: clean(&key),
+        from_address: clean(&from_address),
+        from_name: from_name.map(|n| clean(&n)),
+        subject: clean(message.subject().map(str::trim).unwrap_or_default()),
         recipients,
-        body,
-        attachments,
+        body: clean(&body),
+        attachments: attachments
+            .into_iter()
+            .map(|a: Attachment| Attachment {
+                filename: clean(&a.filename),
+                content_type: clean(&a.content_type),
+                ..a
+            })
+            .collect(),
     })
 }
 
@@ -169,6 +200,32 @@ La impresora del piso 2 no imprime.\r\n";
             parse(b"From: not an address\r\n\r\nbody\r\n").unwrap_err(),
             Unreadable::NoSender
         );
+    }
+
+    #[test]
+    fn nul_characters_are_dropped_from_every_text() {
+        let raw = b"From: a@b.example\r\nSubject: =?utf-8?Q?caf=00e?=\r\n\
+Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n\
+uno=00dos\r\n";
+        let mail = parse(raw).expect("parses");
+        assert_eq!(mail.subject, "cafe");
+        assert_eq!(mail.body, "unodos");
+    }
+
+    #[test]
+    fn out_of_office_replies_and_bulk_mail_are_automatic() {
+        let ooo = b"From: a@b.example\r\nAuto-Submitted: auto-replied\r\nSubject: Fuera de la oficina\r\n\r\nVuelvo el lunes\r\n";
+        assert_eq!(
+            parse(ooo).unwrap_err(),
+            Unreadable::Automatic("Auto-Submitted: auto-replied".into())
+        );
+        let bulk = b"From: a@b.example\r\nPrecedence: bulk\r\nSubject: Boletin\r\n\r\nx\r\n";
+        assert_eq!(
+            parse(bulk).unwrap_err(),
+            Unreadable::Automatic("Precedence: bulk".into())
+        );
+        let person = b"From: a@b.example\r\nAuto-Submitted: no\r\nSubject: Ayuda\r\n\r\nx\r\n";
+        assert!(parse(person).is_ok());
     }
 
     #[test]

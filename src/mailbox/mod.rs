@@ -31,8 +31,14 @@ use crate::metrics::Metrics;
 /// commit and its mark is recognised by its key and marked at the next read.
 const ACCOUNT_PASS_LIMIT: Duration = Duration::from_secs(300);
 
+/// Reads a message that fails while the database works may take before it is moved
+/// aside.
+const MAX_ATTEMPTS: u32 = 3;
+
 #[derive(Clone)]
 pub struct Poller {
+    /// Failures of messages that failed while the database worked, by unit and UID.
+    failures: Arc<std::sync::Mutex<std::collections::HashMap<(String, u32), u32>>>,
     desk: Desk,
     metrics: Arc<Metrics>,
     accounts: Arc<Vec<Account>>,
@@ -47,6 +53,7 @@ impl Poller {
             return None;
         }
         Some(Poller {
+            failures: Arc::default(),
             desk,
             metrics,
             accounts: Arc::new(config.accounts.iter().cloned().map(Account::new).collect()),
@@ -116,10 +123,16 @@ impl Poller {
                 continue;
             };
             if let Err(e) = self.handle(&mut session, account, uid, &raw).await {
-                // The message stays where it is, unmarked: the next poll takes it again.
                 self.count(unit, "failed");
-                let _ = session.logout().await;
-                return Err(format!("message uid {uid}: {e}"));
+                // With the database down every message fails alike: stop, and take them
+                // all again at the next poll.
+                if !self.desk.store().ping().await {
+                    let _ = session.logout().await;
+                    return Err(format!("message uid {uid}: {e}"));
+                }
+                // The database is fine: this message is at fault. It stays for the
+                // next polls, then is moved aside so it cannot hold the others back.
+                self.failed_again(&mut session, account, uid, &e).await?;
             }
         }
         let _ = session.logout().await;
@@ -173,6 +186,43 @@ impl Poller {
                 Ok(())
             }
         }
+    }
+
+    /// Counts one more failure of a message; at the last attempt, moves it aside.
+    async fn failed_again(
+        &self,
+        session: &mut imap::Session,
+        account: &Account,
+        uid: u32,
+        error: &str,
+    ) -> Result<(), String> {
+        let unit = account.unit();
+        let key = (unit.to_owned(), uid);
+        let attempts = {
+            let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+            let n = failures.entry(key.clone()).or_insert(0);
+            *n += 1;
+            *n
+        };
+        if attempts < MAX_ATTEMPTS {
+            warn!(
+                unit,
+                uid, attempts, error, "desk mailbox message failed; it will be tried again"
+            );
+            return Ok(());
+        }
+        let rejected = &account.config.rejected_folder;
+        imap::set_aside(session, uid, rejected)
+            .await
+            .map_err(|e| e.to_string())?;
+        self.failures
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&key);
+        self.count(unit, "rejected");
+        warn!(unit, uid, attempts, error, folder = %rejected,
+            "desk mailbox message failed every attempt; moved aside");
+        Ok(())
     }
 
     fn count(&self, unit: &str, outcome: &str) {

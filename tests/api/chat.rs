@@ -63,7 +63,7 @@ fn update(update_id: i64, from: i64, text: &str) -> String {
     json!({
         "update_id": update_id,
         "message": {
-            "message_id": update_id % 1000, "date": 1_767_225_600,
+            "message_id": update_id, "date": 1_767_225_600,
             "from": {"id": from, "is_bot": false, "first_name": "Gloria", "last_name": "Ramos",
                      "username": "gramos", "language_code": "es"},
             "chat": {"id": from, "type": "private", "first_name": "Gloria"},
@@ -142,7 +142,7 @@ async fn a_telegram_message_from_a_linked_person_opens_a_request_and_the_reply_n
 
     let calls = api.wait_for(1).await;
     let reply = reply_text(&calls[0], GLORIA);
-    assert_eq!(calls[0].body["reply_parameters"]["message_id"], 42);
+    assert_eq!(calls[0].body["reply_parameters"]["message_id"], 900_042);
     assert!(
         reply.contains(&format!("Registramos su solicitud {id}")),
         "{reply}"
@@ -411,11 +411,10 @@ async fn bad_telegram_updates_get_clear_errors_and_lose_nothing_accepted(backend
     // The refused update is taken once it is sent right.
     telegram(&app, 900_401, GLORIA, "Otra solicitud").await;
     assert_eq!(tickets_of(&app, "usuario.dgt").await.len(), 2);
-    assert_eq!(
-        api.wait_for(2).await.len(),
-        2,
-        "only accepted messages are answered"
-    );
+    api.wait_for(2).await;
+    // Replies go out in the background: give a stray one time to arrive.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(api.calls().len(), 2, "only accepted messages are answered");
 }
 
 async fn a_failed_reply_keeps_the_ticket_and_is_counted(backend: Backend) {
