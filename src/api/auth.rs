@@ -42,72 +42,104 @@ pub struct Sender {
     pub limit_key: String,
 }
 
-/// Checks a request to a source against that source's credentials. Refusals for
-/// credentials are 401s counted by source and reason; a token without the right role is
-/// a 403. `label` is the source's metric label (`unknown` for unknown sources, which
-/// take bearer tokens so that their existence is not told to strangers).
-pub async fn ingest_sender(
+/// How an ingest request to a source proved who sent it, as far as the headers tell:
+/// a bearer token is checked before the body is read; a signature needs the body.
+pub enum IngestCredentials {
+    Checked(Sender),
+    /// The source signs its bodies: `verify_signed` once the body is read.
+    Signed,
+}
+
+/// The metric label of a source: only known sources name one, so the set of label values
+/// stays bounded.
+pub fn source_label<'a>(state: &AppState, source: &'a str) -> &'a str {
+    if state.rules().get(source).is_some() {
+        source
+    } else {
+        "unknown"
+    }
+}
+
+impl FromRequestParts<AppState> for IngestCredentials {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let axum::extract::Path(source) =
+            axum::extract::Path::<String>::from_request_parts(parts, state)
+                .await
+                .map_err(|e| ApiError::BadRequest(e.body_text()))?;
+        let auth = state.sources.get(&source).cloned().unwrap_or_default();
+        if auth.auth == AuthKind::Hmac {
+            return Ok(IngestCredentials::Signed);
+        }
+        let label = source_label(state, &source);
+        let refuse = |reason: &str, e: ApiError| refused(state, label, reason, e);
+        let who = bearer(&parts.headers, state).await.map_err(|e| {
+            let reason = if parts.headers.contains_key(AUTHORIZATION) {
+                "invalid_token"
+            } else {
+                "missing_token"
+            };
+            match e {
+                ApiError::Unauthorized(_) => refuse(reason, e),
+                other => other,
+            }
+        })?;
+        let who = may_send(who)?;
+        // The admin may test any source by hand.
+        if !auth.tokens.is_empty() && who.role != Role::Admin && !auth.tokens.contains(&who.name) {
+            return Err(refuse(
+                "wrong_token",
+                ApiError::Unauthorized(format!(
+                    "token `{}` is not one of source `{source}`'s credentials",
+                    who.name
+                )),
+            ));
+        }
+        Ok(IngestCredentials::Checked(Sender {
+            name: who.name,
+            limit_key: who.token_id,
+        }))
+    }
+}
+
+/// Checks a signing source's request: the signature of `body`, within its age.
+pub fn verify_signed(
     state: &AppState,
     source: &str,
-    label: &str,
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<Sender, ApiError> {
-    let refuse = |reason: &str, e: ApiError| {
-        state
-            .metrics
-            .ingest_unauthorized
-            .with_label_values(&[label, reason])
-            .inc();
-        e
-    };
     let auth = state.sources.get(source).cloned().unwrap_or_default();
-    if auth.auth == AuthKind::Hmac {
-        let header = |name: &str| {
-            headers
-                .get(name)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned)
-        };
-        let now = jiff::Timestamp::now().as_second();
-        credentials::verify_signature(&auth, header, body, now).map_err(|e| {
-            refuse(
-                e.reason(),
-                ApiError::Unauthorized(format!("source `{source}` signs its requests: {e}")),
-            )
-        })?;
-        let name = format!("hmac:{source}");
-        return Ok(Sender {
-            limit_key: name.clone(),
-            name,
-        });
-    }
-    let who = bearer(headers, state).await.map_err(|e| {
-        let reason = if headers.contains_key(AUTHORIZATION) {
-            "invalid_token"
-        } else {
-            "missing_token"
-        };
-        match e {
-            ApiError::Unauthorized(_) => refuse(reason, e),
-            other => other,
-        }
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    let now = jiff::Timestamp::now().as_second();
+    credentials::verify_signature(&auth, header, body, now).map_err(|e| {
+        refused(
+            state,
+            source_label(state, source),
+            e.reason(),
+            ApiError::Unauthorized(format!("source `{source}` signs its requests: {e}")),
+        )
     })?;
-    let who = may_send(who)?;
-    // The admin may test any source by hand.
-    if !auth.tokens.is_empty() && who.role != Role::Admin && !auth.tokens.contains(&who.name) {
-        return Err(refuse(
-            "wrong_token",
-            ApiError::Unauthorized(format!(
-                "token `{}` is not one of source `{source}`'s credentials",
-                who.name
-            )),
-        ));
-    }
+    let name = format!("hmac:{source}");
     Ok(Sender {
-        name: who.name,
-        limit_key: who.token_id,
+        limit_key: name.clone(),
+        name,
     })
+}
+
+/// A 401 for a source's credentials, counted by source and reason.
+fn refused(state: &AppState, label: &str, reason: &str, e: ApiError) -> ApiError {
+    state
+        .metrics
+        .ingest_unauthorized
+        .with_label_values(&[label, reason])
+        .inc();
+    e
 }
 
 /// A person (any role but `monitor`).

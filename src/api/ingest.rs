@@ -13,9 +13,8 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::auth::{ingest_sender, Sender};
+use super::auth::{source_label, verify_signed, IngestCredentials, Sender};
 use super::{ApiError, ApiResult, AppState, Problem};
-use crate::ingest::credentials::AuthKind;
 use crate::ingest::{AlertResult, Submission, SubmissionKind};
 use crate::rules::{AlertError, RuleSet};
 
@@ -54,26 +53,21 @@ pub struct IngestResponse {
     ))]
 async fn ingest(
     State(state): State<AppState>,
+    credentials: IngestCredentials,
     Path(source): Path<String>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<(StatusCode, Json<IngestResponse>)> {
     let rules = state.rules();
-    // Only known sources name a label: the set of label values stays bounded.
-    let label = if rules.get(&source).is_some() {
-        source.as_str()
-    } else {
-        "unknown"
+    let label = source_label(&state, &source);
+    let (Sender { name, limit_key }, body) = match credentials {
+        IngestCredentials::Checked(sender) => (sender, body),
+        // A signature covers the body, so a body that cannot be read is refused first.
+        IngestCredentials::Signed => {
+            let bytes = body.map_err(|e| ApiError::from_body(e, state.body_limit))?;
+            (verify_signed(&state, &source, &headers, &bytes)?, Ok(bytes))
+        }
     };
-    // A signature covers the body, so a body that cannot be read is refused first.
-    let signed = state.sources.get(&source).map(|a| a.auth) == Some(AuthKind::Hmac);
-    let body = match body {
-        Err(e) if signed => return Err(ApiError::from_body(e, state.body_limit)),
-        other => other,
-    };
-    let readable: &[u8] = body.as_ref().map(|b| b.as_ref()).unwrap_or_default();
-    let Sender { name, limit_key } =
-        ingest_sender(&state, &source, label, &headers, readable).await?;
     check_rate(&state, label, &source, &limit_key)?;
     let request = Request {
         received_at: jiff::Timestamp::now(),
