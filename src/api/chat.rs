@@ -59,6 +59,7 @@ fn request_id(headers: &HeaderMap) -> Option<String> {
         (status = 404, body = Problem, content_type = "application/problem+json"),
         (status = 413, body = Problem, content_type = "application/problem+json"),
         (status = 422, body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "The sender is over its allowance; retry after Retry-After", body = Problem, content_type = "application/problem+json"),
         (status = 503, body = Problem, content_type = "application/problem+json"),
     ))]
 async fn telegram_update(
@@ -105,9 +106,28 @@ async fn read_telegram(
             reply: None,
         }));
     };
+    admit(state, &incoming)?;
     let handled = state.chat.handle(&incoming, request_id(headers)).await?;
     state.chat.reply_on_telegram(target, &handled.reply);
     Ok(Json(answer(handled, None)))
+}
+
+/// A sender over their allowance gets a 429; the platform retries later.
+fn admit(state: &AppState, incoming: &crate::chat::Incoming) -> ApiResult<()> {
+    state.chat.admit(incoming).map_err(|wait| {
+        // Whole seconds, rounded up: a platform that waits that long passes.
+        let retry_after_secs = u64::try_from(wait.as_millis().div_ceil(1000))
+            .unwrap_or(u64::MAX)
+            .max(1);
+        ApiError::TooManyRequests {
+            detail: format!(
+                "sender `{}` is over {} messages a minute; nothing of this message was recorded, retry after {retry_after_secs} s",
+                incoming.sender_id,
+                state.chat.config().messages_per_minute_per_sender
+            ),
+            retry_after_secs,
+        }
+    })
 }
 
 fn answer(handled: Handled, reply: Option<BotReply>) -> ChatAnswer {
@@ -132,6 +152,7 @@ fn answer(handled: Handled, reply: Option<BotReply>) -> ChatAnswer {
         (status = 404, body = Problem, content_type = "application/problem+json"),
         (status = 413, body = Problem, content_type = "application/problem+json"),
         (status = 422, body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "The sender is over its allowance; retry after Retry-After", body = Problem, content_type = "application/problem+json"),
         (status = 503, body = Problem, content_type = "application/problem+json"),
     ))]
 async fn bot_message(
@@ -184,6 +205,7 @@ async fn read_bot(
     let body = body.map_err(|e| ApiError::from_body(e, state.body_limit))?;
     let message: BotMessage = ApiError::parse_json(&body)?;
     let incoming = message.into_incoming(bot)?;
+    admit(state, &incoming)?;
     let handled = state.chat.handle(&incoming, request_id(headers)).await?;
     let reply = BotReply {
         bot: bot.to_owned(),

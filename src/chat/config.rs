@@ -15,6 +15,9 @@ pub struct ChatConfig {
     pub bots: Vec<BotConfig>,
     /// Seconds a reply to a platform may take before it is given up.
     pub reply_timeout_secs: u64,
+    /// Messages one sender may send per minute (a burst of as many); over it the
+    /// platform gets 429 with Retry-After and nothing is recorded.
+    pub messages_per_minute_per_sender: u32,
 }
 
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -48,6 +51,7 @@ impl Default for ChatConfig {
             telegram: TelegramConfig::default(),
             bots: Vec::new(),
             reply_timeout_secs: 10,
+            messages_per_minute_per_sender: 20,
         }
     }
 }
@@ -70,6 +74,10 @@ impl fmt::Debug for ChatConfig {
             .field("telegram", &self.telegram)
             .field("bots", &self.bots)
             .field("reply_timeout_secs", &self.reply_timeout_secs)
+            .field(
+                "messages_per_minute_per_sender",
+                &self.messages_per_minute_per_sender,
+            )
             .finish()
     }
 }
@@ -107,6 +115,9 @@ impl ChatConfig {
         let invalid = |key: &str, why: &str| Err((format!("chat.{key}"), why.to_owned()));
         if self.reply_timeout_secs == 0 {
             return invalid("reply_timeout_secs", "must be at least 1");
+        }
+        if self.messages_per_minute_per_sender == 0 {
+            return invalid("messages_per_minute_per_sender", "must be at least 1");
         }
         let t = &self.telegram;
         if !is_http_url(&t.api_base) {

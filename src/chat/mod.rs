@@ -108,6 +108,8 @@ pub struct Handled {
 
 #[derive(Clone)]
 pub struct Chat {
+    /// Each sender's allowance, by platform and sender id.
+    senders: Arc<governor::DefaultKeyedRateLimiter<(String, String)>>,
     desk: Desk,
     store: Store,
     config: Arc<ChatConfig>,
@@ -126,7 +128,12 @@ impl Chat {
         for outcome in ["sent", "failed"] {
             metrics.chat_replies.with_label_values(&[TELEGRAM, outcome]);
         }
+        let per_minute = std::num::NonZeroU32::new(config.messages_per_minute_per_sender)
+            .unwrap_or(std::num::NonZeroU32::MIN);
         Ok(Chat {
+            senders: Arc::new(governor::RateLimiter::keyed(governor::Quota::per_minute(
+                per_minute,
+            ))),
             desk,
             store,
             config: Arc::new(config.clone()),
@@ -137,6 +144,15 @@ impl Chat {
 
     pub fn config(&self) -> &ChatConfig {
         &self.config
+    }
+
+    /// Takes one message from its sender's allowance, or says how long to wait: a
+    /// stranger (or a loop) cannot fill the records nor the platform with replies.
+    pub fn admit(&self, m: &Incoming) -> Result<(), std::time::Duration> {
+        use governor::clock::{Clock, DefaultClock};
+        self.senders
+            .check_key(&(m.platform.clone(), m.sender_id.clone()))
+            .map_err(|not_until| not_until.wait_time_from(DefaultClock::default().now()))
     }
 
     /// Counts a request refused before it reached the desk, by reason (its problem code).

@@ -332,6 +332,54 @@ async fn an_unknown_telegram_sender_is_refused_politely_and_recorded(backend: Ba
     assert_eq!((status, &body["permission"]), (403, &json!("admin")));
 }
 
+async fn a_sender_over_the_allowance_gets_429_and_nothing_more_is_recorded(backend: Backend) {
+    let api = BotApi::start(StatusCode::OK).await;
+    let app = chat_app(backend, &api, None).await;
+    let from = 7_770_002;
+    let message = |n: i64| {
+        json!({"update_id": 910_000 + n, "message": {"message_id": n, "date": 1,
+            "from": {"id": from, "is_bot": false, "first_name": "Bot", "last_name": "Ruidoso"},
+            "chat": {"id": from, "type": "private"}, "text": format!("mensaje {n}")}})
+        .to_string()
+    };
+    // The default allowance: 20 a minute.
+    for n in 0..20 {
+        let (status, answer) = post_telegram(&app, message(n), Some(SECRET)).await;
+        assert_eq!(
+            (status, &answer["outcome"]),
+            (200, &json!("refused")),
+            "{n}"
+        );
+    }
+    let response = app
+        .client
+        .post(format!("{}/api/v1/chat/telegram", app.base))
+        .header("content-type", "application/json")
+        .header("X-Telegram-Bot-Api-Secret-Token", SECRET)
+        .body(message(20))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(response.status().as_u16(), 429);
+    let retry_after: u64 = response.headers()["retry-after"]
+        .to_str()
+        .expect("header")
+        .parse()
+        .expect("seconds");
+    assert!((1..=3).contains(&retry_after), "{retry_after}");
+    let problem: Value = response.json().await.expect("problem");
+    assert_eq!(problem["code"], "rate_limited");
+    assert_eq!(
+        items(app.get("/api/v1/chat/refusals?limit=100").await).len(),
+        20,
+        "the 21st message was not recorded"
+    );
+    // Others are not held back by the noisy sender.
+    telegram(&app, 910_100, GLORIA, "Mi clave expiró").await;
+    let limited = r#"vigia_chat_rejected_total{platform="telegram",reason="rate_limited"}"#;
+    assert_eq!(app.metric(limited).await, Some(1.0));
+}
+
 async fn bad_telegram_updates_get_clear_errors_and_lose_nothing_accepted(backend: Backend) {
     let api = BotApi::start(StatusCode::OK).await;
     let app = chat_app(backend, &api, None).await;
@@ -697,6 +745,7 @@ on_both_stores!(
     a_retried_telegram_update_opens_no_second_ticket,
     estado_lists_the_senders_open_tickets_and_answers_about_one,
     an_unknown_telegram_sender_is_refused_politely_and_recorded,
+    a_sender_over_the_allowance_gets_429_and_nothing_more_is_recorded,
     bad_telegram_updates_get_clear_errors_and_lose_nothing_accepted,
     a_failed_reply_keeps_the_ticket_and_is_counted,
     a_generic_bot_gets_the_reply_in_its_answer_and_at_its_reply_url,
