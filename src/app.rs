@@ -44,6 +44,8 @@ pub enum AppError {
     Stopped(&'static str),
     #[error("{0}")]
     Config(String),
+    #[error("the Kafka settings are refused")]
+    Kafka(#[source] rdkafka::error::KafkaError),
 }
 
 pub struct App {
@@ -80,6 +82,8 @@ impl App {
                 warn!(source, "`intake.sources` names a source without a rule file; its credentials apply once rules/{source}.yaml exists");
             }
         }
+        kafka_sources_exist(&config.kafka, &rules)?;
+        crate::kafka::Consumer::check(&config.kafka).map_err(AppError::Kafka)?;
         register_sources(&store, &rules).await?;
         let metrics = Arc::new(Metrics::new()?);
         // The first reading is the baseline the desk's counters grow from.
@@ -140,6 +144,7 @@ impl App {
             notifier,
             sla_metrics,
             reports: crate::report::Reports::new(&config.sla),
+            kafka: Arc::new(config.kafka.clone()),
         };
         Ok(App {
             listener,
@@ -209,6 +214,18 @@ impl App {
         let reporting = tokio::spawn(reports.supervise(shutdown.clone()));
         let mailboxes = mailbox
             .map(|(poller, interval)| tokio::spawn(poller.supervise(interval, shutdown.clone())));
+        // Its own token: it also stops when the server ends without a shutdown, and
+        // commits the offsets it stored before it ends.
+        let kafka_stop = shutdown.child_token();
+        let consuming = state.kafka.enabled().then(|| {
+            let consumer = crate::kafka::Consumer::new(
+                (*state.kafka).clone(),
+                state.intake.clone(),
+                state.metrics.clone(),
+                state.rules.clone(),
+            );
+            tokio::spawn(consumer.supervise(kafka_stop.clone()))
+        });
         if let Ok(address) = listener.local_addr() {
             info!(%address, "Vigía listening");
         }
@@ -273,6 +290,13 @@ impl App {
             warn!("the notification dispatcher did not finish within the grace period");
             dispatching.abort();
         }
+        kafka_stop.cancel();
+        if let Some(mut consuming) = consuming {
+            if tokio::time::timeout(grace, &mut consuming).await.is_err() {
+                warn!("the Kafka consumer did not finish within the grace period");
+                consuming.abort();
+            }
+        }
         store.close().await;
         outcome
     }
@@ -324,11 +348,27 @@ async fn register_sources(store: &Store, rules: &RuleSet) -> Result<(), StoreErr
     Ok(())
 }
 
+/// Every Kafka topic's source must have its rule file.
+fn kafka_sources_exist(kafka: &crate::kafka::KafkaConfig, rules: &RuleSet) -> Result<(), AppError> {
+    for (i, topic) in kafka.topics.iter().enumerate() {
+        if rules.get(&topic.source).is_none() {
+            return Err(AppError::Config(format!(
+                "invalid configuration: `kafka.topics[{i}].source` names `{}`, but there is no {}/{}.yaml",
+                topic.source,
+                rules.dir.display(),
+                topic.source
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// Loads the rules again; on any error the rules in force stay, and the error is logged.
 #[tracing::instrument(skip_all)]
 pub async fn reload_rules(state: &AppState) -> Result<(), AppError> {
     let dir = state.rules().dir.clone();
     let rules = RuleSet::load(&dir)?;
+    kafka_sources_exist(&state.kafka, &rules)?;
     register_sources(&state.store, &rules).await?;
     let count = rules.sources().count();
     *state.rules.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(rules);

@@ -24,6 +24,7 @@ pub struct Config {
     pub notify: crate::notify::NotifyConfig,
     pub mailbox: crate::mailbox::MailboxConfig,
     pub chat: crate::chat::ChatConfig,
+    pub kafka: crate::kafka::KafkaConfig,
     pub log: LogConfig,
 }
 
@@ -250,6 +251,9 @@ impl Config {
         if let Err((key, reason)) = self.chat.validate() {
             return invalid(&key, &reason);
         }
+        if let Err(crate::kafka::config::Invalid { key, reason }) = self.kafka.validate() {
+            return invalid(&key, &reason);
+        }
         if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
             return invalid("log.level", "is not a valid tracing filter (try `info`)");
         }
@@ -365,6 +369,7 @@ mod tests {
             assert_eq!(config.sla, defaults.sla);
             assert_eq!(config.mailbox, defaults.mailbox);
             assert_eq!(config.chat, defaults.chat);
+            assert_eq!(config.kafka, defaults.kafka);
             Ok(())
         });
     }
@@ -381,6 +386,39 @@ mod tests {
                 err.to_string().contains("chat.telegram.secret_token"),
                 "{err}"
             );
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn kafka_topics_and_settings_load_from_the_file() {
+        Jail::expect_with(|jail| {
+            jail.create_file(
+                "v.toml",
+                r#"
+[kafka]
+group_id = "vigia-prod"
+[[kafka.topics]]
+topic = "monitoring.alerts"
+source = "alertmanager"
+[kafka.settings]
+"bootstrap.servers" = "kafka-1:9093"
+"security.protocol" = "sasl_ssl"
+"#,
+            )?;
+            let config = Config::load(Some(Path::new("v.toml"))).expect("loads");
+            assert_eq!(
+                config.kafka.source_of("monitoring.alerts"),
+                Some("alertmanager")
+            );
+            assert_eq!(config.kafka.settings["security.protocol"], "sasl_ssl");
+
+            jail.create_file(
+                "w.toml",
+                "[[kafka.topics]]\ntopic = \"a\"\nsource = \"alertmanager\"\n",
+            )?;
+            let err = Config::load(Some(Path::new("w.toml"))).expect_err("no brokers");
+            assert!(err.to_string().contains("bootstrap.servers"), "{err}");
             Ok(())
         });
     }

@@ -1,6 +1,6 @@
 //! Vigía: monitoring alerts to service-desk events and incidents.
 //!
-//! The path of one alert: `api` (HTTP ingest) → `rules` (payload to signals) →
+//! The path of one alert: `api` (HTTP ingest) or `kafka` (a consumed topic) → `rules` (payload to signals) →
 //! `pipeline::dedup` (what the signal does) → `ingest` (group-committed writes through
 //! `store`). `app` wires the pieces; `main.rs` is the command line.
 
@@ -13,6 +13,7 @@ pub mod config;
 pub mod desk;
 pub mod domain;
 pub mod ingest;
+pub mod kafka;
 pub mod mailbox;
 pub mod metrics;
 pub mod notify;

@@ -120,6 +120,17 @@ pub struct Metrics {
     pub chat_rejected: IntCounterVec,
     /// Replies sent to chat platforms, by platform and outcome (sent, failed).
     pub chat_replies: IntCounterVec,
+    /// Kafka messages settled, by topic and outcome (stored, redelivered, dead_lettered).
+    pub kafka_messages: IntCounterVec,
+    /// Kafka messages copied to the dead-letter topic, by topic and reason (malformed,
+    /// no_rule, unreadable, too_large, unknown_source).
+    pub kafka_dead_letters: IntCounterVec,
+    /// Kafka messages tried again, by topic and cause (store, dead_letter).
+    pub kafka_retries: IntCounterVec,
+    /// Errors librdkafka reported to the consumer (brokers, transport).
+    pub kafka_consumer_errors: IntCounter,
+    /// 1 while consumption is paused because a message cannot be settled yet.
+    pub kafka_paused: IntGauge,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -187,6 +198,11 @@ impl Metrics {
                 notifications.with_label_values(&[channel, outcome]);
             }
         }
+        let kafka_consumer_errors = IntCounter::new(
+            "vigia_kafka_consumer_errors_total",
+            "Errors librdkafka reported to the Kafka consumer (brokers, transport); it recovers by itself.",
+        )?;
+        registry.register(Box::new(kafka_consumer_errors.clone()))?;
         Ok(Metrics {
             alerts_received: counter(
                 "vigia_alerts_received_total",
@@ -267,6 +283,26 @@ impl Metrics {
                 "vigia_chat_replies_total",
                 "Replies sent to chat platforms, by platform and outcome (sent, failed).",
                 &["platform", "outcome"],
+            )?,
+            kafka_messages: counter(
+                "vigia_kafka_messages_total",
+                "Kafka messages settled, by topic and outcome (stored, redelivered, dead_lettered).",
+                &["topic", "outcome"],
+            )?,
+            kafka_dead_letters: counter(
+                "vigia_kafka_dead_letters_total",
+                "Kafka messages copied to the dead-letter topic, by topic and reason.",
+                &["topic", "reason"],
+            )?,
+            kafka_retries: counter(
+                "vigia_kafka_retries_total",
+                "Kafka messages tried again, by topic and cause (store, dead_letter).",
+                &["topic", "cause"],
+            )?,
+            kafka_consumer_errors,
+            kafka_paused: gauge(
+                "vigia_kafka_paused",
+                "1 while Kafka consumption is paused until a message can be stored.",
             )?,
             registry,
         })

@@ -276,6 +276,17 @@ impl From<IntakeError> for ApiError {
     }
 }
 
+impl From<crate::ingest::accept::AcceptError> for ApiError {
+    fn from(e: crate::ingest::accept::AcceptError) -> Self {
+        use crate::ingest::accept::AcceptError;
+        match e {
+            AcceptError::Malformed(e) => ApiError::MalformedJson(e),
+            AcceptError::Rejected(r) => r.into(),
+            AcceptError::Intake(e) => e.into(),
+        }
+    }
+}
+
 impl From<Rejection> for ApiError {
     fn from(r: Rejection) -> Self {
         let errors = match &r {

@@ -15,7 +15,8 @@ use utoipa_axum::routes;
 
 use super::auth::{source_label, verify_signed, IngestCredentials, Sender};
 use super::{ApiError, ApiResult, AppState, Problem};
-use crate::ingest::{AlertResult, Submission, SubmissionKind};
+use crate::ingest::accept::{self, Payload};
+use crate::ingest::{AlertResult, Answer};
 use crate::rules::{AlertError, RuleSet};
 
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -135,37 +136,23 @@ async fn accept(
     let body = request
         .body
         .map_err(|e| ApiError::from_body(e, state.body_limit))?;
-    let payload: serde_json::Value =
-        serde_json::from_slice(&body).map_err(ApiError::MalformedJson)?;
-    let evaluated = source_rules.evaluate(&payload)?;
-    let alerts = state
-        .intake
-        .submit(Submission {
-            source: source.to_owned(),
-            sender: request.sender,
-            rule: evaluated.rule.clone(),
-            // Kept exactly as sent, for audit and replay.
-            payload: String::from_utf8_lossy(&body).into_owned(),
-            signals: evaluated.signals,
-            received_at: request.received_at,
-            kind: SubmissionKind::Alert,
-            expected: Vec::new(),
-        })
-        .await?;
-    if !evaluated.refused.is_empty() {
-        tracing::warn!(source, refused = ?evaluated.refused, "alerts of a payload could not be read");
-        let refused = u64::try_from(evaluated.refused.len()).unwrap_or(u64::MAX);
-        state
-            .metrics
-            .alerts_received
-            .with_label_values(&[source, "refused"])
-            .inc_by(refused);
-    }
+    let payload = Payload {
+        sender: request.sender,
+        body: &body,
+        received_at: request.received_at,
+        delivery_id: None,
+    };
+    let accepted = accept::accept(&state.intake, &state.metrics, source_rules, payload).await?;
+    let alerts = match accepted.answer {
+        Answer::Stored(alerts) => alerts,
+        // Only deliveries with an id are recognised as copies; HTTP sends none.
+        Answer::AlreadyStored => Vec::new(),
+    };
     Ok(IngestResponse {
         source: source.to_owned(),
-        rule: evaluated.rule,
+        rule: accepted.rule,
         alerts,
-        refused: evaluated.refused,
+        refused: accepted.refused,
     })
 }
 

@@ -74,6 +74,8 @@ pub struct AppState {
     pub reports: crate::report::Reports,
     /// The chat bots' channel.
     pub chat: crate::chat::Chat,
+    /// The Kafka intake's settings: a rules reload keeps every topic's source.
+    pub kafka: Arc<crate::kafka::KafkaConfig>,
 }
 
 impl AppState {

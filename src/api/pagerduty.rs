@@ -202,6 +202,7 @@ async fn store(
             received_at: stored.received_at,
             kind: SubmissionKind::Alert,
             expected: Vec::new(),
+            delivery_id: None,
         })
         .await?;
     Ok(())

@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{error, warn};
 
 use super::write::{write_batch, Setting};
-use super::{AlertResult, Submission};
+use super::{AlertResult, Answer, Submission};
 use crate::cmdb::Live;
 use crate::metrics::Metrics;
 use crate::pipeline::priority::PriorityConfig;
@@ -29,7 +29,7 @@ pub enum IntakeError {
     Store(#[source] Arc<StoreError>),
 }
 
-type Reply = oneshot::Sender<Result<Vec<AlertResult>, IntakeError>>;
+type Reply = oneshot::Sender<Result<Answer, IntakeError>>;
 
 struct Job {
     submission: Submission,
@@ -71,6 +71,15 @@ impl Intake {
 
     /// Resolves once the submission is committed (or has failed).
     pub async fn submit(&self, submission: Submission) -> Result<Vec<AlertResult>, IntakeError> {
+        match self.deliver(submission).await? {
+            Answer::Stored(alerts) => Ok(alerts),
+            Answer::AlreadyStored => Ok(Vec::new()),
+        }
+    }
+
+    /// Like [`Intake::submit`], and says whether the submission's delivery had been
+    /// stored before (then nothing is written again).
+    pub async fn deliver(&self, submission: Submission) -> Result<Answer, IntakeError> {
         let (reply, answer) = oneshot::channel();
         self.queue
             .try_send(Job { submission, reply })
@@ -166,7 +175,7 @@ impl Writer {
         match outcome {
             Ok(results) => {
                 for ((job, reply), result) in jobs.iter().zip(replies).zip(results) {
-                    if let Ok(alerts) = &result {
+                    if let Ok(Answer::Stored(alerts)) = &result {
                         self.record(job, alerts);
                     }
                     let _ = reply.send(result);
@@ -188,7 +197,7 @@ impl Writer {
     async fn transaction(
         &self,
         jobs: &[Submission],
-    ) -> StoreResult<Vec<Result<Vec<AlertResult>, IntakeError>>> {
+    ) -> StoreResult<Vec<Result<Answer, IntakeError>>> {
         let mut tx = self.store.begin_write().await?;
         match write_batch(&mut tx, jobs, &self.write_setting()).await {
             Ok(results) => {
@@ -208,16 +217,16 @@ impl Writer {
     async fn one_by_one(
         &self,
         jobs: &[Submission],
-    ) -> StoreResult<Vec<Result<Vec<AlertResult>, IntakeError>>> {
+    ) -> StoreResult<Vec<Result<Answer, IntakeError>>> {
         let mut tx = self.store.begin_write().await?;
         let mut results = Vec::with_capacity(jobs.len());
         for job in jobs {
             let mut savepoint = tx.begin().await?;
             let setting = self.write_setting();
             match write_batch(&mut savepoint, std::slice::from_ref(job), &setting).await {
-                Ok(mut alerts) => {
+                Ok(mut answers) => {
                     savepoint.commit().await?;
-                    results.push(Ok(alerts.pop().unwrap_or_default()));
+                    results.push(Ok(answers.pop().unwrap_or(Answer::Stored(Vec::new()))));
                 }
                 Err(e) => {
                     warn!(error = ?e, source = %job.source, "submission failed; the rest of the batch goes on");

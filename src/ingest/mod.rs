@@ -4,6 +4,7 @@
 //! it). Out: one [`AlertResult`] per signal, returned only after the transaction that
 //! holds them has committed. Concurrent submissions share transactions (group commit).
 
+pub mod accept;
 mod commit;
 pub mod credentials;
 pub mod limits;
@@ -21,7 +22,7 @@ use utoipa::ToSchema;
 use crate::domain::{IncidentAction, Outcome, Signal};
 
 /// One accepted payload, ready to be written.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Submission {
     pub source: String,
     /// Name of the token that sent it.
@@ -34,6 +35,19 @@ pub struct Submission {
     /// For Vigía's own submissions, the event each signal stands for: the signal acts
     /// only if that event is still its alert's open one (else it is stale).
     pub expected: Vec<String>,
+    /// The message it came from, for channels that may deliver it twice (Kafka:
+    /// `kafka:<topic>:<partition>:<offset>`): a copy whose delivery is already stored
+    /// changes nothing and is answered [`Answer::AlreadyStored`].
+    pub delivery_id: Option<String>,
+}
+
+/// The writer's answer to a submission.
+#[derive(Debug, Clone)]
+pub enum Answer {
+    /// Committed now: what happened to each alert.
+    Stored(Vec<AlertResult>),
+    /// Its delivery was committed before; nothing was written again.
+    AlreadyStored,
 }
 
 /// Who is speaking: the monitoring tool, or Vigía on the tool's behalf.

@@ -754,6 +754,7 @@ mod tests {
             received_at: jiff::Timestamp::now(),
             kind: SubmissionKind::Alert,
             expected: Vec::new(),
+            delivery_id: None,
         }
     }
 

@@ -171,6 +171,7 @@ impl Sweeper {
                 received_at,
                 kind,
                 expected,
+                delivery_id: None,
             })
             .await?;
         Ok(count)

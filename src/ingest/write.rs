@@ -6,7 +6,7 @@ use std::collections::{BTreeSet, HashSet};
 use sqlx::AnyConnection;
 
 use super::plan::{key_of, plan, Context, KnownState, Plan};
-use super::{AlertResult, Submission};
+use super::{AlertResult, Answer, Submission};
 use crate::cmdb::graph::Registry;
 use crate::cmdb::Live;
 use crate::domain::{to_millis, IncidentAction, Outcome};
@@ -25,7 +25,61 @@ pub struct Setting<'a> {
     pub admin_unit: &'a str,
 }
 
+/// Writes the batch's submissions, except copies of deliveries already stored (before,
+/// or earlier in the same batch), which are answered [`Answer::AlreadyStored`].
 pub async fn write_batch(
+    conn: &mut AnyConnection,
+    jobs: &[Submission],
+    setting: &Setting<'_>,
+) -> StoreResult<Vec<Answer>> {
+    let copies = redelivered(conn, jobs).await?;
+    if !copies.contains(&true) {
+        let results = write_fresh(conn, jobs, setting).await?;
+        return Ok(results.into_iter().map(Answer::Stored).collect());
+    }
+    // Rare (a consumer restarted before committing its offsets): the copy is cheap.
+    let fresh: Vec<Submission> = jobs
+        .iter()
+        .zip(&copies)
+        .filter(|(_, copy)| !**copy)
+        .map(|(job, _)| job.clone())
+        .collect();
+    let mut results = if fresh.is_empty() {
+        Vec::new()
+    } else {
+        write_fresh(conn, &fresh, setting).await?
+    }
+    .into_iter();
+    Ok(copies
+        .iter()
+        .map(|copy| match copy {
+            true => Answer::AlreadyStored,
+            false => Answer::Stored(results.next().unwrap_or_default()),
+        })
+        .collect())
+}
+
+/// Per job: whether its delivery is already stored, or repeats one before it in the batch.
+async fn redelivered(conn: &mut AnyConnection, jobs: &[Submission]) -> StoreResult<Vec<bool>> {
+    let ids: Vec<&str> = jobs
+        .iter()
+        .filter_map(|j| j.delivery_id.as_deref())
+        .collect();
+    if ids.is_empty() {
+        return Ok(vec![false; jobs.len()]);
+    }
+    let mut seen = raw_alerts::delivered(conn, &ids).await?;
+    Ok(jobs
+        .iter()
+        .map(|job| {
+            job.delivery_id
+                .as_ref()
+                .is_some_and(|id| !seen.insert(id.clone()))
+        })
+        .collect())
+}
+
+async fn write_fresh(
     conn: &mut AnyConnection,
     jobs: &[Submission],
     setting: &Setting<'_>,
@@ -72,6 +126,7 @@ pub async fn write_batch(
                 alert_count: job.signals.len(),
                 payload: &job.payload,
                 received_at: raw.received_at,
+                delivery_id: job.delivery_id.as_deref(),
             }
         })
         .collect();

@@ -12,6 +12,7 @@ mod errors;
 mod ingest_alertmanager;
 mod ingest_pagerduty;
 mod ingest_webhook;
+mod kafka;
 mod mailbox;
 mod noise;
 mod notify;
