@@ -434,8 +434,25 @@ fn exported(text: &str, name: &str) -> bool {
 
 async fn every_metric_the_dashboards_and_alerting_rules_query_is_exported(backend: Backend) {
     let wanted = queried_metrics();
-    let desk = desk(backend).await;
+    let app = spawn_app_with(backend, |c| {
+        c.sla.metrics_refresh_secs = 1;
+        c.intake.rate_limit.sources.insert("uptime".into(), 1);
+    })
+    .await;
+    let desk = Desk::open(app).await;
     let app = &desk.app;
+    // Ingest refusals: a request without credentials, and one over its source's limit.
+    let anonymous = app
+        .client
+        .post(format!("{}/api/v1/ingest/alertmanager", app.base))
+        .body("{}")
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(anonymous.status(), 401);
+    let probe = fixture("uptime/uptime-probe.json");
+    assert_eq!(app.post_alerts("uptime", &probe).await.status(), 200);
+    assert_eq!(app.post_alerts("uptime", &probe).await.status(), 429);
     // Alerts: accepted, refused, naming no CI, and held by a maintenance window.
     app.ingest("alertmanager", &fixture("alertmanager/group-firing.json"))
         .await;
