@@ -30,6 +30,11 @@ pub enum ImapError {
     Connect { address: String, reason: String },
     #[error("login as `{user}` refused: {reason}")]
     Login { user: String, reason: String },
+    #[error(
+        "folder `{0}` cannot keep the `VigiaProcessed` keyword (its PERMANENTFLAGS lack \\*): \
+         Vigía marks each message it handled with it; use a server or folder that allows keywords"
+    )]
+    NoKeywords(String),
     #[error("IMAP {command} failed: {source}")]
     Command {
         command: &'static str,
@@ -118,7 +123,15 @@ pub async fn unprocessed(
     folder: &str,
     limit: usize,
 ) -> Result<Vec<u32>, ImapError> {
-    session.select(folder).await.map_err(failed("SELECT"))?;
+    let selected = session.select(folder).await.map_err(failed("SELECT"))?;
+    // Without keywords every read would take the same messages again as duplicates.
+    if !selected
+        .permanent_flags
+        .iter()
+        .any(|f| matches!(f, async_imap::types::Flag::MayCreate))
+    {
+        return Err(ImapError::NoKeywords(folder.to_owned()));
+    }
     let mut uids: Vec<u32> = session
         .uid_search(format!("UNKEYWORD {PROCESSED}"))
         .await
