@@ -32,6 +32,9 @@ pub struct AccountConfig {
     /// true: implicit TLS (IMAPS, rustls with the Mozilla roots); false: plain TCP, for
     /// tests and servers on the same host only.
     pub tls: bool,
+    /// A PEM file of the certificate authorities to trust for this server (a ministry's
+    /// internal CA), instead of the public roots; only with `tls`.
+    pub ca_file: Option<std::path::PathBuf>,
     pub username: String,
     pub password: String,
     /// The environment variable holding the password, instead of `password` (accounts
@@ -67,6 +70,7 @@ impl Default for AccountConfig {
             host: String::new(),
             port: 993,
             tls: true,
+            ca_file: None,
             username: String::new(),
             password: String::new(),
             password_env: None,
@@ -143,6 +147,14 @@ impl MailboxConfig {
             }
             if !a.address.contains('@') {
                 return fail(key("address"), "must be the mailbox's email address");
+            }
+            if let Some(ca) = &a.ca_file {
+                if !a.tls {
+                    return fail(key("ca_file"), "is only for `tls = true`");
+                }
+                if let Err(e) = super::imap::read_roots(ca) {
+                    return Err((key("ca_file"), e));
+                }
             }
             if a.port == 0 {
                 return fail(key("port"), "must be a TCP port (993 for IMAPS)");
@@ -258,6 +270,21 @@ mod tests {
                     ..account()
                 },
                 "mailbox.accounts[0].password",
+            ),
+            (
+                AccountConfig {
+                    ca_file: Some("/no/such/ca.pem".into()),
+                    ..account()
+                },
+                "mailbox.accounts[0].ca_file",
+            ),
+            (
+                AccountConfig {
+                    tls: false,
+                    ca_file: Some("/no/such/ca.pem".into()),
+                    ..account()
+                },
+                "mailbox.accounts[0].ca_file",
             ),
             (
                 AccountConfig {

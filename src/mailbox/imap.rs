@@ -4,6 +4,7 @@
 //! is ever deleted.
 
 use std::fmt::Debug;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -61,8 +62,8 @@ pub async fn open(account: &AccountConfig) -> Result<Session, ImapError> {
     let stream: Box<dyn Io> = if account.tls {
         let name = rustls::pki_types::ServerName::try_from(account.host.clone())
             .map_err(|e| connect_error(format!("`{}` is not a host name: {e}", account.host)))?;
-        let tls = tls_connector()
-            .map_err(|e| connect_error(e.to_string()))?
+        let tls = tls_connector(account.ca_file.as_deref())
+            .map_err(connect_error)?
             .connect(name, tcp);
         let tls = tokio::time::timeout(CONNECT_TIMEOUT, tls)
             .await
@@ -89,14 +90,37 @@ pub async fn open(account: &AccountConfig) -> Result<Session, ImapError> {
         })
 }
 
-fn tls_connector() -> Result<tokio_rustls::TlsConnector, rustls::Error> {
-    let roots = rustls::RootCertStore::from_iter(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+fn tls_connector(ca_file: Option<&Path>) -> Result<tokio_rustls::TlsConnector, String> {
+    let roots = match ca_file {
+        Some(path) => read_roots(path)?,
+        None => rustls::RootCertStore::from_iter(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
+    };
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()?
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
         .with_root_certificates(roots)
         .with_no_client_auth();
     Ok(tokio_rustls::TlsConnector::from(Arc::new(config)))
+}
+
+/// The certificate authorities of a PEM file; every certificate must be usable.
+pub fn read_roots(path: &Path) -> Result<rustls::RootCertStore, String> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::CertificateDer;
+    let certs = CertificateDer::pem_file_iter(path)
+        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| format!("cannot read certificates from {}: {e}", path.display()))?;
+    if certs.is_empty() {
+        return Err(format!("{} holds no PEM certificate", path.display()));
+    }
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in certs {
+        roots
+            .add(cert)
+            .map_err(|e| format!("{}: a certificate is not usable: {e}", path.display()))?;
+    }
+    Ok(roots)
 }
 
 /// Creates `folder` unless it exists.

@@ -513,7 +513,62 @@ async fn a_mailbox_of_a_unit_the_registry_lacks_is_not_read_and_its_mail_waits(b
     assert!(marked.is_empty(), "left unprocessed: {flags:?}");
 }
 
+/// The CA that signed the test server's IMAPS certificate (`.ci/run` makes both).
+const TEST_CA: &str = "/var/tmp/vigia-dovecot/tls/ca.pem";
+
+async fn a_mailbox_over_tls_is_read_with_its_servers_ca_and_an_untrusted_server_is_not(
+    backend: Backend,
+) {
+    let trusted = Mailbox::new();
+    let untrusted = Mailbox::new();
+    let over_tls =
+        |mailbox: &Mailbox, unit: &str, ca: Option<&str>| vigia::mailbox::AccountConfig {
+            host: "localhost".to_owned(),
+            port: 1993,
+            tls: true,
+            ca_file: ca.map(Into::into),
+            ..mailbox.account(unit)
+        };
+    let accounts = vec![
+        over_tls(&trusted, "DGII", Some(TEST_CA)),
+        // The public roots: the test server's certificate is signed by none of them.
+        over_tls(&untrusted, "DGA", None),
+    ];
+    let app = spawn_app_with(backend, |c| {
+        c.mailbox.poll_interval_secs = 1;
+        c.mailbox.accounts = accounts;
+    })
+    .await;
+    app.import_ministry().await;
+    for mailbox in [&trusted, &untrusted] {
+        mailbox
+            .append(&plain(
+                "Luis Ramírez <luis.ramirez@mh.gob.sv>",
+                "Sin acceso a la VPN",
+                "tls",
+                "No conecta desde ayer.",
+            ))
+            .await;
+    }
+    let found = tickets_of(&app, "DGII", 1).await;
+    assert_eq!(found[0]["summary"], "Sin acceso a la VPN");
+    assert_eq!(found[0]["channel"], "email");
+    let failures = "vigia_mailbox_poll_failures_total{unit=\"DGA\"}";
+    metric_reaches(&app, failures, 1.0).await;
+    assert!(
+        items(app.get("/api/v1/tickets?unit=DGA").await).is_empty(),
+        "nothing read from a server that proved nothing"
+    );
+    let flags = untrusted.flags("INBOX").await;
+    assert_eq!(flags.len(), 1);
+    assert!(
+        !flags[0].iter().any(|f| f.contains("Vigia")),
+        "its message waits: {flags:?}"
+    );
+}
+
 on_both_stores!(
+    a_mailbox_over_tls_is_read_with_its_servers_ca_and_an_untrusted_server_is_not,
     an_email_becomes_an_assigned_request_of_the_unit_registered_to_its_sender,
     a_reply_naming_its_ticket_adds_a_comment_and_resumes_it_when_it_awaited_the_sender,
     bad_mail_is_set_aside_or_registered_as_documented_and_nothing_accepted_is_lost,
