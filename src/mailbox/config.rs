@@ -14,6 +14,9 @@ pub struct MailboxConfig {
     /// Largest attachment kept, in bytes; a larger one is listed on the ticket as not
     /// kept, with its name and size.
     pub attachment_max_bytes: u64,
+    /// Largest message read, in bytes; a larger one is moved aside unread (messages are
+    /// read whole into memory).
+    pub max_message_bytes: u64,
     /// Messages handled per mailbox and read; the rest wait for the next.
     pub max_messages_per_poll: usize,
     /// The units' desk mailboxes; none, no poller.
@@ -56,6 +59,7 @@ impl Default for MailboxConfig {
         MailboxConfig {
             poll_interval_secs: 60,
             attachment_max_bytes: 10 * 1024 * 1024,
+            max_message_bytes: 50 * 1024 * 1024,
             max_messages_per_poll: 50,
             accounts: Vec::new(),
         }
@@ -117,6 +121,9 @@ impl MailboxConfig {
         let fail = |key: String, why: &str| Err((key, why.to_owned()));
         if self.poll_interval_secs == 0 {
             return fail("mailbox.poll_interval_secs".into(), "must be at least 1");
+        }
+        if self.max_message_bytes == 0 {
+            return fail("mailbox.max_message_bytes".into(), "must be at least 1");
         }
         if self.max_messages_per_poll == 0 {
             return fail("mailbox.max_messages_per_poll".into(), "must be at least 1");

@@ -167,6 +167,21 @@ pub async fn unprocessed(
     Ok(uids)
 }
 
+/// The size the server gives a message, in bytes; None if it is gone.
+pub async fn size(session: &mut Session, uid: u32) -> Result<Option<u32>, ImapError> {
+    let fetches: Vec<_> = session
+        .uid_fetch(uid.to_string(), "RFC822.SIZE")
+        .await
+        .map_err(failed("FETCH"))?
+        .try_collect()
+        .await
+        .map_err(failed("FETCH"))?;
+    Ok(fetches
+        .iter()
+        .find(|f| f.uid == Some(uid))
+        .and_then(|f| f.size))
+}
+
 /// The raw message, without setting `\Seen`; None if it is gone.
 pub async fn fetch(session: &mut Session, uid: u32) -> Result<Option<Vec<u8>>, ImapError> {
     let fetches: Vec<_> = session

@@ -43,6 +43,7 @@ pub struct Poller {
     metrics: Arc<Metrics>,
     accounts: Arc<Vec<Account>>,
     attachment_max_bytes: u64,
+    max_message_bytes: u64,
     max_messages: usize,
 }
 
@@ -58,6 +59,7 @@ impl Poller {
             metrics,
             accounts: Arc::new(config.accounts.iter().cloned().map(Account::new).collect()),
             attachment_max_bytes: config.attachment_max_bytes,
+            max_message_bytes: config.max_message_bytes,
             max_messages: config.max_messages_per_poll,
         })
     }
@@ -116,6 +118,20 @@ impl Poller {
             .await
             .map_err(|e| e.to_string())?;
         for uid in uids {
+            // Mail is read whole into memory: a message over the limit is not fetched.
+            let size = imap::size(&mut session, uid)
+                .await
+                .map_err(|e| e.to_string())?;
+            if let Some(size) = size.filter(|s| u64::from(*s) > self.max_message_bytes) {
+                let folder = &account.config.rejected_folder;
+                imap::set_aside(&mut session, uid, folder)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                self.count(unit, "rejected");
+                warn!(unit, uid, size, limit = self.max_message_bytes, %folder,
+                    "desk mailbox message over mailbox.max_message_bytes; moved aside unread");
+                continue;
+            }
             let Some(raw) = imap::fetch(&mut session, uid)
                 .await
                 .map_err(|e| e.to_string())?

@@ -513,6 +513,46 @@ async fn a_mailbox_of_a_unit_the_registry_lacks_is_not_read_and_its_mail_waits(b
     assert!(marked.is_empty(), "left unprocessed: {flags:?}");
 }
 
+async fn a_message_over_the_size_limit_is_moved_aside_unread_and_the_next_is_read(
+    backend: Backend,
+) {
+    let mailbox = Mailbox::new();
+    let account = mailbox.account("DGII");
+    let app = spawn_app_with(backend, |c| {
+        c.mailbox.poll_interval_secs = 1;
+        c.mailbox.max_message_bytes = 8 * 1024;
+        c.mailbox.accounts = vec![account];
+    })
+    .await;
+    app.import_ministry().await;
+    let huge = "línea de registro\n".repeat(600);
+    mailbox
+        .append(&plain(
+            "Luis Ramírez <luis.ramirez@mh.gob.sv>",
+            "Registro",
+            "big",
+            &huge,
+        ))
+        .await;
+    mailbox
+        .append(&plain(
+            "Luis Ramírez <luis.ramirez@mh.gob.sv>",
+            "Pantalla azul",
+            "small",
+            "Se reinicia sola.",
+        ))
+        .await;
+    let found = tickets_of(&app, "DGII", 1).await;
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0]["summary"], "Pantalla azul");
+    metric_reaches(&app, &series("DGII", "rejected"), 1.0).await;
+    assert_eq!(
+        mailbox.flags("Rechazados").await.len(),
+        1,
+        "kept, not deleted"
+    );
+}
+
 /// The CA that signed the test server's IMAPS certificate (`.ci/run` makes both).
 const TEST_CA: &str = "/var/tmp/vigia-dovecot/tls/ca.pem";
 
@@ -568,6 +608,7 @@ async fn a_mailbox_over_tls_is_read_with_its_servers_ca_and_an_untrusted_server_
 }
 
 on_both_stores!(
+    a_message_over_the_size_limit_is_moved_aside_unread_and_the_next_is_read,
     a_mailbox_over_tls_is_read_with_its_servers_ca_and_an_untrusted_server_is_not,
     an_email_becomes_an_assigned_request_of_the_unit_registered_to_its_sender,
     a_reply_naming_its_ticket_adds_a_comment_and_resumes_it_when_it_awaited_the_sender,
