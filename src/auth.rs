@@ -91,6 +91,16 @@ pub struct Principal {
 
 const TOKEN_PREFIX: &str = "vga_";
 
+/// Whether a secret sent (a chat platform's header, a bot's token, a PagerDuty routing
+/// key) is the configured one. Both are hashed first, so the comparison takes the same
+/// time whatever their lengths and contents.
+pub fn secret_matches(sent: &[u8], configured: &str) -> bool {
+    use subtle::ConstantTimeEq;
+    let sent = Sha256::digest(sent);
+    let configured = Sha256::digest(configured.as_bytes());
+    sent.ct_eq(&configured).into()
+}
+
 pub fn hash_token(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
@@ -197,5 +207,18 @@ impl TokenVerifier {
             .get(hash)
             .filter(|(_, at)| at.elapsed() < self.ttl)
             .map(|(p, _)| p.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_secret_must_match_exactly() {
+        assert!(secret_matches(b"abc-123", "abc-123"));
+        assert!(!secret_matches(b"abc-12", "abc-123"));
+        assert!(!secret_matches(b"abc-1234", "abc-123"));
+        assert!(!secret_matches(b"", "abc-123"));
     }
 }

@@ -14,19 +14,27 @@ async fn principal(parts: &Parts, state: &AppState) -> Result<Principal, ApiErro
     bearer(&parts.headers, state).await
 }
 
-async fn bearer(headers: &HeaderMap, state: &AppState) -> Result<Principal, ApiError> {
-    let header = headers.get(AUTHORIZATION).ok_or_else(|| {
-        ApiError::Unauthorized("an `Authorization: Bearer <token>` header is required".to_owned())
-    })?;
-    let token = header
+/// The token of an `Authorization: Bearer <token>` header; None if the header is
+/// missing or is not that.
+pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(AUTHORIZATION)?
         .to_str()
-        .ok()
-        .and_then(|h| h.strip_prefix("Bearer "))
+        .ok()?
+        .strip_prefix("Bearer ")
         .map(str::trim)
         .filter(|t| !t.is_empty())
-        .ok_or_else(|| {
-            ApiError::Unauthorized("the Authorization header must be `Bearer <token>`".to_owned())
-        })?;
+}
+
+async fn bearer(headers: &HeaderMap, state: &AppState) -> Result<Principal, ApiError> {
+    if !headers.contains_key(AUTHORIZATION) {
+        return Err(ApiError::Unauthorized(
+            "an `Authorization: Bearer <token>` header is required".to_owned(),
+        ));
+    }
+    let token = bearer_token(headers).ok_or_else(|| {
+        ApiError::Unauthorized("the Authorization header must be `Bearer <token>`".to_owned())
+    })?;
     state.tokens.verify(token).await.map_err(|e| match e {
         VerifyError::Invalid => {
             ApiError::Unauthorized("the token is unknown or revoked".to_owned())

@@ -4,7 +4,6 @@
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
-use axum::http::header::AUTHORIZATION;
 use axum::http::HeaderMap;
 use axum::Json;
 use serde::Serialize;
@@ -12,9 +11,11 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::auth::bearer_token;
 use super::{ApiError, ApiResult, AppState, Problem, REQUEST_ID};
+use crate::auth::secret_matches;
 use crate::chat::bots::{BotMessage, BotReply};
-use crate::chat::{secret_matches, Handled, TELEGRAM};
+use crate::chat::{Handled, TELEGRAM};
 
 /// The header Telegram sends the webhook's secret in.
 const TELEGRAM_SECRET: &str = "x-telegram-bot-api-secret-token";
@@ -186,17 +187,11 @@ async fn read_bot(
         .bot(bot)
         .cloned()
         .ok_or_else(|| ApiError::NotFound(format!("no chat bot `{bot}` is configured")))?;
-    let token = headers
-        .get(AUTHORIZATION)
-        .and_then(|h| h.to_str().ok())
-        .and_then(|h| h.strip_prefix("Bearer "))
-        .map(str::trim)
-        .ok_or_else(|| {
-            ApiError::Unauthorized(
-                "an `Authorization: Bearer <token>` header with the bot's token is required"
-                    .to_owned(),
-            )
-        })?;
+    let token = bearer_token(headers).ok_or_else(|| {
+        ApiError::Unauthorized(
+            "an `Authorization: Bearer <token>` header with the bot's token is required".to_owned(),
+        )
+    })?;
     if !secret_matches(token.as_bytes(), &config.token) {
         return Err(ApiError::Unauthorized(format!(
             "the token is not bot `{bot}`'s"

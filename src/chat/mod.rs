@@ -181,27 +181,3 @@ impl Chat {
         self.sender.bot(bot, reply);
     }
 }
-
-/// Whether a secret sent (Telegram's header, a bot's token) is the configured one. Both
-/// are hashed first, so the comparison takes the same time whatever their lengths and
-/// contents.
-pub fn secret_matches(sent: &[u8], configured: &str) -> bool {
-    use sha2::{Digest, Sha256};
-    use subtle::ConstantTimeEq;
-    let sent = Sha256::digest(sent);
-    let configured = Sha256::digest(configured.as_bytes());
-    sent.ct_eq(&configured).into()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_secret_must_match_exactly() {
-        assert!(secret_matches(b"abc-123", "abc-123"));
-        assert!(!secret_matches(b"abc-12", "abc-123"));
-        assert!(!secret_matches(b"abc-1234", "abc-123"));
-        assert!(!secret_matches(b"", "abc-123"));
-    }
-}

@@ -94,19 +94,12 @@ impl PagerDutyConfig {
     pub fn find(&self, routing_key: &str) -> Option<&Integration> {
         let mut found = None;
         for integration in &self.integrations {
-            if constant_time_eq(integration.routing_key.as_bytes(), routing_key.as_bytes()) {
+            if crate::auth::secret_matches(routing_key.as_bytes(), &integration.routing_key) {
                 found = Some(integration);
             }
         }
         found
     }
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
