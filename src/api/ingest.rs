@@ -141,6 +141,8 @@ async fn accept(
         body: &body,
         received_at: request.received_at,
         delivery_id: None,
+        document: None,
+        unit: None,
     };
     let accepted = accept::accept(&state.intake, &state.metrics, source_rules, payload).await?;
     let alerts = match accepted.answer {

@@ -16,8 +16,8 @@ use utoipa_axum::routes;
 use super::ingest::check_rate;
 use super::{ApiError, ApiResult, AppState, PagerDutyError, PagerDutyRefusal};
 use crate::domain::to_millis;
+use crate::ingest::accept::{self, AcceptError, Payload};
 use crate::ingest::pagerduty::{self, Action, Event, Integration};
-use crate::ingest::{Submission, SubmissionKind};
 use crate::store::events;
 
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -178,32 +178,27 @@ async fn store(
             integration.name, integration.source
         ))
     })?;
-    let mut evaluated = source_rules
-        .evaluate(&event.document(integration))
-        .map_err(|r| ApiError::InvalidEvent {
-            errors: vec![r.to_string()],
-        })?;
     // A unit missing from the registry would own nothing: the central desk triages.
     let unit = integration
         .unit
         .clone()
         .filter(|u| state.live.registry().unit(u).is_some());
-    for signal in &mut evaluated.signals {
-        signal.unit = unit.clone();
-    }
-    state
-        .intake
-        .submit(Submission {
-            source: integration.source.clone(),
-            sender: stored.sender,
-            rule: evaluated.rule,
-            payload: stored.payload,
-            signals: evaluated.signals,
-            received_at: stored.received_at,
-            kind: SubmissionKind::Alert,
-            expected: Vec::new(),
-            delivery_id: None,
-        })
-        .await?;
+    let payload = Payload {
+        sender: stored.sender,
+        body: stored.payload.as_bytes(),
+        received_at: stored.received_at,
+        delivery_id: None,
+        document: Some(event.document(integration)),
+        unit,
+    };
+    accept::accept(&state.intake, &state.metrics, source_rules, payload)
+        .await
+        .map_err(|e| match e {
+            AcceptError::Intake(e) => e.into(),
+            // The event passed the contract: the rule file refused it.
+            refused => ApiError::InvalidEvent {
+                errors: vec![refused.to_string()],
+            },
+        })?;
     Ok(())
 }

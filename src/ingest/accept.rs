@@ -20,6 +20,11 @@ pub struct Payload<'a> {
     pub received_at: Timestamp,
     /// See [`Submission::delivery_id`].
     pub delivery_id: Option<String>,
+    /// What the rules read when it is not the body itself (a PagerDuty event with the
+    /// fields Vigía adds); the body is still what is stored.
+    pub document: Option<serde_json::Value>,
+    /// See [`crate::domain::Signal::unit`].
+    pub unit: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -51,9 +56,14 @@ pub async fn accept(
     payload: Payload<'_>,
 ) -> Result<Accepted, AcceptError> {
     let source = rules.source.as_str();
-    let value: serde_json::Value =
-        serde_json::from_slice(payload.body).map_err(AcceptError::Malformed)?;
-    let evaluated = rules.evaluate(&value)?;
+    let value = match payload.document {
+        Some(document) => document,
+        None => serde_json::from_slice(payload.body).map_err(AcceptError::Malformed)?,
+    };
+    let mut evaluated = rules.evaluate(&value)?;
+    for signal in &mut evaluated.signals {
+        signal.unit.clone_from(&payload.unit);
+    }
     let answer = intake
         .deliver(Submission {
             source: source.to_owned(),

@@ -258,6 +258,8 @@ impl Session<'_> {
             body,
             received_at: jiff::Timestamp::now(),
             delivery_id: Some(delivery_id(message)),
+            document: None,
+            unit: None,
         };
         match accept(&self.deps.intake, &self.deps.metrics, source_rules, payload).await {
             Ok(accepted) => Ok(accepted.answer),
