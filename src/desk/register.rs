@@ -10,6 +10,7 @@ use super::error::{DeskError, DeskResult};
 use super::service::{now, Desk};
 use super::ticket::{Channel, Kind, Ticket};
 use crate::auth::Role;
+use crate::notify::Topic;
 use crate::pipeline::priority::Level;
 use crate::store::groups::{self, GroupRow};
 use crate::store::people::{self, Contact};
@@ -116,6 +117,11 @@ impl Desk {
         });
         change.record("registered", None, None, detail);
         self.auto_assign(tx, &mut change).await?;
+        // A request that came by email gets its reference back by email: replies that
+        // keep it in the subject join the ticket.
+        if channel == Channel::Email {
+            change.notify(Topic::Received, new.requester.as_deref(), None);
+        }
         self.commit_change(tx, &change).await?;
         Ok(id)
     }

@@ -49,7 +49,13 @@ impl Mailer {
             .from(self.from.clone())
             .to(parse_mailbox(&delivery.recipient)?)
             .subject(delivery.subject.clone().unwrap_or_default())
-            .header(ContentType::TEXT_PLAIN);
+            .header(ContentType::TEXT_PLAIN)
+            // RFC 3834: answering machines (out-of-office replies) must not answer it,
+            // nor a desk mailbox turn it into a request.
+            .raw_header(HeaderValue::new(
+                HeaderName::new_from_ascii_str("Auto-Submitted"),
+                "auto-generated".to_owned(),
+            ));
         if let Some(ticket) = &delivery.ticket_id {
             builder = builder.raw_header(HeaderValue::new(
                 HeaderName::new_from_ascii_str(TICKET_HEADER),

@@ -58,6 +58,9 @@ pub enum Topic {
     SlaWarning,
     /// To the unit head: a target was missed.
     SlaBreached,
+    /// To the requester: a request they sent by email was registered; its reference,
+    /// kept in the subject of a reply, adds the reply to it.
+    Received,
 }
 
 impl Topic {
@@ -75,6 +78,7 @@ impl Topic {
             Topic::Reopened => "reopened",
             Topic::SlaWarning => "sla_warning",
             Topic::SlaBreached => "sla_breached",
+            Topic::Received => "received",
         }
     }
 }

@@ -11,7 +11,7 @@ use serde::Serialize;
 use super::{Notice, NotifyError, Topic};
 use crate::domain::{from_millis, Lang};
 
-const TOPICS: [Topic; 12] = [
+const TOPICS: [Topic; 13] = [
     Topic::Assigned,
     Topic::SlaWarning,
     Topic::SlaBreached,
@@ -24,11 +24,13 @@ const TOPICS: [Topic; 12] = [
     Topic::ProblemRequested,
     Topic::InfoRequested,
     Topic::Resolved,
+    Topic::Received,
 ];
 
 /// Name and source of every topic's template, checked when the notifier starts.
 const SOURCES: &[(&str, &str)] = &[
     ("es/assigned", include_str!("templates/es/assigned.txt")),
+    ("es/received", include_str!("templates/es/received.txt")),
     ("es/resumed", include_str!("templates/es/resumed.txt")),
     (
         "es/approval_requested",
@@ -62,6 +64,7 @@ const SOURCES: &[(&str, &str)] = &[
         include_str!("templates/es/sla_breached.txt"),
     ),
     ("en/assigned", include_str!("templates/en/assigned.txt")),
+    ("en/received", include_str!("templates/en/received.txt")),
     ("en/resumed", include_str!("templates/en/resumed.txt")),
     (
         "en/approval_requested",

@@ -553,6 +553,70 @@ async fn a_message_over_the_size_limit_is_moved_aside_unread_and_the_next_is_rea
     );
 }
 
+async fn the_sender_gets_the_reference_by_email_and_a_reply_keeping_it_joins_the_ticket(
+    backend: Backend,
+) {
+    let sink = crate::smtp_sink::SmtpSink::start().await;
+    let mailbox = Mailbox::new();
+    let account = mailbox.account("DGII");
+    let smtp_url = sink.url();
+    let app = spawn_app_with(backend, |c| {
+        c.mailbox.poll_interval_secs = 1;
+        c.mailbox.accounts = vec![account];
+        c.notify.smtp_url = smtp_url;
+        c.notify.poll_interval_ms = 100;
+    })
+    .await;
+    app.import_ministry().await;
+    mailbox
+        .append(&plain(
+            "Luis Ramírez <luis.ramirez@mh.gob.sv>",
+            "Sin acceso al portal",
+            "ack",
+            "Desde esta mañana.",
+        ))
+        .await;
+    let id = tickets_of(&app, "DGII", 1).await[0]["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let ack = crate::desk::mail_to(&sink, "luis.ramirez@mh.gob.sv", &id).await;
+    assert_eq!(
+        ack.subject(),
+        format!("Recibimos su solicitud de servicio {id} «Sin acceso al portal»")
+    );
+    assert!(
+        ack.body().contains("sin quitar la referencia"),
+        "{}",
+        ack.body()
+    );
+    // Out-of-office replies and desk mailboxes leave it alone (RFC 3834).
+    assert_eq!(
+        ack.header("Auto-Submitted").as_deref(),
+        Some("auto-generated")
+    );
+
+    // The sender answers that email, as mail programs do.
+    mailbox
+        .append(&plain(
+            "Luis Ramírez <luis.ramirez@mh.gob.sv>",
+            &format!("RE: {}", ack.subject()),
+            "ack-reply",
+            "Olvidé decir: uso Firefox.",
+        ))
+        .await;
+    let path = format!("/api/v1/tickets/{id}");
+    let t = app
+        .eventually(&path, |t| {
+            t["comments"]
+                .as_array()
+                .is_some_and(|c| c.iter().any(|c| c["body"] == "Olvidé decir: uso Firefox."))
+        })
+        .await;
+    assert_eq!(t["requester"], "jefe.dga");
+    assert_eq!(items(app.get("/api/v1/tickets?unit=DGII").await).len(), 1);
+}
+
 /// The CA that signed the test server's IMAPS certificate (`.ci/run` makes both).
 const TEST_CA: &str = "/var/tmp/vigia-dovecot/tls/ca.pem";
 
@@ -608,6 +672,7 @@ async fn a_mailbox_over_tls_is_read_with_its_servers_ca_and_an_untrusted_server_
 }
 
 on_both_stores!(
+    the_sender_gets_the_reference_by_email_and_a_reply_keeping_it_joins_the_ticket,
     a_message_over_the_size_limit_is_moved_aside_unread_and_the_next_is_read,
     a_mailbox_over_tls_is_read_with_its_servers_ca_and_an_untrusted_server_is_not,
     an_email_becomes_an_assigned_request_of_the_unit_registered_to_its_sender,
