@@ -19,6 +19,7 @@ on_both_stores!(
     a_database_failure_is_a_503_and_the_alert_is_not_half_stored,
     unknown_endpoints_and_methods_are_problems_too,
     bad_listing_parameters_are_400,
+    nul_characters_in_alert_text_are_dropped_and_the_alert_stored,
 );
 
 /// Asserts a problem-details answer and returns its body.
@@ -349,4 +350,22 @@ async fn a_source_over_its_rate_limit_gets_429_with_retry_after_and_keeps_what_w
     assert_eq!(app.metric(series).await, Some(1.0));
     tokio::time::sleep(std::time::Duration::from_secs(wait)).await;
     assert_eq!(app.post_alerts("alertmanager", &body).await.status(), 200);
+}
+
+async fn nul_characters_in_alert_text_are_dropped_and_the_alert_stored(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let body = fixture("alertmanager/instance-down-firing.json").replacen(
+        "\"summary\":\"",
+        "\"summary\":\"\\u0000",
+        1,
+    );
+    assert!(body.contains("\\u0000"), "the fixture has a summary");
+    let answer = app.ingest("alertmanager", &body).await;
+    assert_eq!(answer["alerts"][0]["outcome"], "created", "{answer}");
+    let events = app.events("").await;
+    let summary = events[0]["summary"].as_str().expect("summary");
+    assert!(
+        !summary.contains('\0') && !summary.is_empty(),
+        "{summary:?}"
+    );
 }
