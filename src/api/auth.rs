@@ -60,8 +60,8 @@ pub enum IngestCredentials {
 
 /// The metric label of a source: only known sources name one, so the set of label values
 /// stays bounded.
-pub fn source_label<'a>(state: &AppState, source: &'a str) -> &'a str {
-    if state.rules().get(source).is_some() {
+pub fn source_label<'a>(rules: &crate::rules::RuleSet, source: &'a str) -> &'a str {
+    if rules.get(source).is_some() {
         source
     } else {
         "unknown"
@@ -79,7 +79,8 @@ impl FromRequestParts<AppState> for IngestCredentials {
         if auth.auth == AuthKind::Hmac {
             return Ok(IngestCredentials::Signed);
         }
-        let label = source_label(state, &source);
+        let rules = state.rules();
+        let label = source_label(&rules, &source);
         let refuse = |reason: &str, e: ApiError| refused(state, label, reason, e);
         let who = bearer(&parts.headers, state).await.map_err(|e| {
             let reason = if parts.headers.contains_key(AUTHORIZATION) {
@@ -128,7 +129,7 @@ pub fn verify_signed(
     credentials::verify_signature(&auth, header, body, now).map_err(|e| {
         refused(
             state,
-            source_label(state, source),
+            source_label(&state.rules(), source),
             e.reason(),
             ApiError::Unauthorized(format!("source `{source}` signs its requests: {e}")),
         )

@@ -60,7 +60,7 @@ async fn ingest(
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<(StatusCode, Json<IngestResponse>)> {
     let rules = state.rules();
-    let label = source_label(&state, &source);
+    let label = source_label(&rules, &source);
     let (Sender { name, limit_key }, body) = match credentials {
         IngestCredentials::Checked(sender) => (sender, body),
         // A signature covers the body, so a body that cannot be read is refused first.

@@ -31,7 +31,7 @@ impl Desk {
             .await?
             .ok_or_else(|| super::service::not_found(&id))?;
         tx.commit().await?;
-        self.notifier.wake();
+        self.committed();
         Ok(row)
     }
 

@@ -95,7 +95,7 @@ impl Desk {
             .await?
             .ok_or_else(|| not_found(id))?;
         tx.commit().await?;
-        self.notifier.wake();
+        self.committed();
         Ok(row)
     }
 

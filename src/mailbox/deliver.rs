@@ -80,6 +80,25 @@ pub enum Delivered {
     Duplicate { ticket: String },
 }
 
+impl Delivered {
+    pub fn ticket(&self) -> &str {
+        match self {
+            Delivered::Registered { ticket, .. }
+            | Delivered::Commented { ticket }
+            | Delivered::Duplicate { ticket } => ticket,
+        }
+    }
+
+    /// The metric label and the word recorded with the message.
+    pub fn outcome(&self) -> &'static str {
+        match self {
+            Delivered::Registered { .. } => "registered",
+            Delivered::Commented { .. } => "commented",
+            Delivered::Duplicate { .. } => "duplicate",
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum DeliverError {
     #[error(transparent)]
@@ -160,21 +179,13 @@ pub async fn deliver(
             }
         }
     };
-    let (ticket, outcome) = match &delivered {
-        Delivered::Registered { ticket, .. } => (ticket.clone(), "registered"),
-        Delivered::Commented { ticket } => (ticket.clone(), "commented"),
-        Delivered::Duplicate { ticket } => {
-            return Ok(Delivered::Duplicate {
-                ticket: ticket.clone(),
-            })
-        }
-    };
+    let ticket = delivered.ticket().to_owned();
     keep_attachments(&mut tx, &ticket, mail, attachment_max_bytes, now).await?;
     let row = mailbox::MessageRow {
         unit: unit.to_owned(),
         message_key: mail.key.clone(),
         ticket_id: ticket.clone(),
-        outcome: outcome.to_owned(),
+        outcome: delivered.outcome().to_owned(),
         from_address: mail.from_address.clone(),
         from_name: mail.from_name.clone(),
         subject: mail.subject.clone(),

@@ -169,33 +169,32 @@ pub async fn unprocessed(
 
 /// The size the server gives a message, in bytes; None if it is gone.
 pub async fn size(session: &mut Session, uid: u32) -> Result<Option<u32>, ImapError> {
-    let fetches: Vec<_> = session
-        .uid_fetch(uid.to_string(), "RFC822.SIZE")
-        .await
-        .map_err(failed("FETCH"))?
-        .try_collect()
-        .await
-        .map_err(failed("FETCH"))?;
-    Ok(fetches
-        .iter()
-        .find(|f| f.uid == Some(uid))
+    Ok(fetch_one(session, uid, "RFC822.SIZE")
+        .await?
         .and_then(|f| f.size))
 }
 
 /// The raw message, without setting `\Seen`; None if it is gone.
 pub async fn fetch(session: &mut Session, uid: u32) -> Result<Option<Vec<u8>>, ImapError> {
+    Ok(fetch_one(session, uid, "BODY.PEEK[]")
+        .await?
+        .and_then(|f| f.body().map(<[u8]>::to_vec)))
+}
+
+/// `items` of one message; None if it is gone.
+async fn fetch_one(
+    session: &mut Session,
+    uid: u32,
+    items: &str,
+) -> Result<Option<async_imap::types::Fetch>, ImapError> {
     let fetches: Vec<_> = session
-        .uid_fetch(uid.to_string(), "BODY.PEEK[]")
+        .uid_fetch(uid.to_string(), items)
         .await
         .map_err(failed("FETCH"))?
         .try_collect()
         .await
         .map_err(failed("FETCH"))?;
-    Ok(fetches
-        .iter()
-        .find(|f| f.uid == Some(uid))
-        .and_then(|f| f.body())
-        .map(<[u8]>::to_vec))
+    Ok(fetches.into_iter().find(|f| f.uid == Some(uid)))
 }
 
 pub async fn mark_processed(session: &mut Session, uid: u32) -> Result<(), ImapError> {

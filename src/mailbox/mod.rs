@@ -181,11 +181,7 @@ impl Poller {
                 imap::mark_processed(session, uid)
                     .await
                     .map_err(|e| e.to_string())?;
-                let (outcome, ticket) = match &delivered {
-                    Delivered::Registered { ticket, .. } => ("registered", ticket),
-                    Delivered::Commented { ticket } => ("commented", ticket),
-                    Delivered::Duplicate { ticket } => ("duplicate", ticket),
-                };
+                let (outcome, ticket) = (delivered.outcome(), delivered.ticket());
                 self.count(unit, outcome);
                 info!(unit, uid, ticket = %ticket, outcome, from = %mail.from_address,
                     "desk mailbox message handled");
